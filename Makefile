@@ -14,6 +14,16 @@ CARGO ?= cargo
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 HOST_BIN := target/release/camtls
 
+# Router binaries (mk/release.mk builds them): dist/camtls-$(VERSION)-TRIPLE.
+# The emulated ones are built and tested under qemu-user by `make test`.
+DIST := dist
+RELEASE_TARGETS := mips-unknown-linux-musl mipsel-unknown-linux-musl \
+  armv7-unknown-linux-musleabihf armv7-unknown-linux-musleabi \
+  aarch64-unknown-linux-musl x86_64-unknown-linux-musl
+EMULATED_TARGETS := mipsel-unknown-linux-musl mips-unknown-linux-musl \
+  armv7-unknown-linux-musleabihf
+dist_bin = $(DIST)/camtls-$(VERSION)-$(1)
+
 # What the host build and tests use: OpenSSL headers for openssl-sys, and the
 # real clients the tests talk through.
 APT_PACKAGES := pkg-config libssl-dev openssl curl python3 ca-certificates
