@@ -1,0 +1,281 @@
+#!/bin/sh
+# shellcheck disable=SC2015 # "a && b || die" means: die if either fails
+# camtls installer for FreshTomato and Tomato, run on the router as root:
+#
+#   sh camtls-VERSION-tomato.sh --route 8443=192.168.1.20:80   install or upgrade
+#   sh camtls-VERSION-tomato.sh --uninstall                    remove everything
+#
+# The release file is this script with the binaries and the three Tomato
+# scripts appended; it picks the binary from `uname -m`. Run from a source
+# tree, it takes the scripts beside it and the binary from --bin FILE.
+#
+# It installs the binary in /opt/bin when Entware is there, else in
+# /jffs/bin, else in /tmp/camtls (lost at reboot); and camtls.init,
+# camtls.fire and camtls.shut in /jffs/etc/config (or /opt/etc/config, or
+# /etc/config), where Tomato runs them at boot, at each firewall restart and
+# at shutdown. Then it starts camtls and opens its ports.
+
+ROUTES=
+BIN_FILE=
+UNINSTALL=
+CERT=/tmp/etc/cert.pem
+KEY=/tmp/etc/key.pem
+TMP=/tmp/camtls-install.$$
+MARK=__CAMTLS_PAYLOAD__
+
+say() { echo "camtls: $*"; }
+warn() { echo "camtls: warning: $*" >&2; }
+die() {
+	echo "camtls: $*" >&2
+	rm -rf "$TMP"
+	exit 1
+}
+
+usage() {
+	cat <<EOF
+usage: sh $0 [--route LISTEN=BACKEND]... [--bin FILE]
+       sh $0 --uninstall
+
+  --route LISTEN=BACKEND  serve https://ROUTER:LISTEN from http://BACKEND,
+                          e.g. --route 8443=192.168.1.20:80 (repeatable;
+                          an upgrade keeps the installed routes if none given)
+  --bin FILE              install this camtls binary instead of the bundled one
+  --uninstall             stop camtls, remove its rules, scripts and binary
+EOF
+	exit 2
+}
+
+# Where Tomato looks for *.init, *.fire and *.shut, and where we may have
+# put the binary; the first config dir that holds camtls.init is the
+# installed one.
+CONFIG_DIRS="/jffs/etc/config /opt/etc/config /etc/config"
+
+installed_config() {
+	for d in $CONFIG_DIRS; do
+		[ -f "$d/camtls.init" ] && echo "$d" && return 0
+	done
+	return 1
+}
+
+# A setting (ROUTES=, BIN=) from an installed script, unquoted.
+setting() {
+	sed -n "s/^$2=\"\(.*\)\"\$/\1/p" "$1" | head -n 1
+}
+
+mounted() { grep -q " $1 " /proc/mounts; }
+writable() { [ -d "$1" ] && [ -w "$1" ]; }
+
+# Free kilobytes in the filesystem holding $1 (busybox df may wrap long
+# device names, so count fields from the end).
+free_kb() { df -k "$1" 2>/dev/null | awk 'END { print $(NF - 2) }'; }
+
+# "2.6.36.4brcmarm" -> 2006036
+kernel_code() {
+	echo "$1" | awk -F. '{ printf "%d%03d%03d\n", $1, $2, $3 }'
+}
+
+target_for() {
+	case "$1" in
+	armv7* | armv6*) echo armv7-unknown-linux-musleabi ;;
+	# Tomato's MIPS routers (Broadcom BCM47xx) are all little-endian.
+	mips | mipsel) echo mipsel-unknown-linux-musl ;;
+	aarch64) echo aarch64-unknown-linux-musl ;;
+	x86_64) echo x86_64-unknown-linux-musl ;;
+	*) return 1 ;;
+	esac
+}
+
+payload_line() {
+	awk -v m="$MARK" '$0 == m { print NR + 1; exit }' "$0" 2>/dev/null
+}
+
+# Copies a file of the payload (or the source tree beside this script) to
+# $TMP.
+fetch() {
+	n=$(payload_line)
+	if [ -n "$n" ]; then
+		tail -n +"$n" "$0" | gunzip -c | tar -x -f - -C "$TMP" "$1" 2>/dev/null
+	elif [ -f "$(dirname "$0")/$1" ]; then
+		cp "$(dirname "$0")/$1" "$TMP/$1"
+	fi
+	[ -f "$TMP/$1" ]
+}
+
+stop_running() {
+	if d=$(installed_config); then
+		[ -x "$d/camtls.shut" ] && "$d/camtls.shut"
+	fi
+}
+
+uninstall() {
+	stop_running
+	for d in $CONFIG_DIRS; do
+		[ -f "$d/camtls.init" ] || continue
+		b=$(setting "$d/camtls.init" BIN)
+		[ -n "$b" ] && rm -f "$b" && rmdir "${b%/*}" 2>/dev/null
+		rm -f "$d/camtls.init" "$d/camtls.fire" "$d/camtls.shut"
+		# Only directories left empty, so other scripts there are kept.
+		rmdir "$d" "${d%/*}" 2>/dev/null
+		say "removed $b and $d/camtls.{init,fire,shut}"
+	done
+	for b in /opt/bin/camtls /jffs/bin/camtls /tmp/camtls/camtls; do
+		[ -f "$b" ] && rm -f "$b" && say "removed $b"
+	done
+	rmdir /jffs/bin /tmp/camtls 2>/dev/null
+	say "uninstalled"
+}
+
+# Writes a Tomato script from its template with our ROUTES and BIN.
+write_script() {
+	while IFS= read -r line; do
+		case "$line" in
+		ROUTES=*) printf 'ROUTES="%s"\n' "$ROUTES" ;;
+		BIN=*) printf 'BIN="%s"\n' "$DEST" ;;
+		*) printf '%s\n' "$line" ;;
+		esac
+	done <"$TMP/$1" >"$CONFIG/$1.new" &&
+		chmod 755 "$CONFIG/$1.new" && mv "$CONFIG/$1.new" "$CONFIG/$1" ||
+		die "cannot write $CONFIG/$1"
+}
+
+install() {
+	machine=$(uname -m)
+	target=$(target_for "$machine") ||
+		die "no camtls build for this CPU ($machine)"
+	release=$(uname -r)
+	if [ "$(kernel_code "$release")" -lt 2006027 ]; then
+		die "camtls needs Linux 2.6.27 or later (its event loop uses" \
+			"epoll_create1); this router runs $release. FreshTomato's" \
+			"MIPS builds (2.6.22) cannot run it; its ARM builds can."
+	fi
+
+	rm -rf "$TMP"
+	mkdir -p "$TMP" || die "cannot create $TMP"
+	if [ -n "$BIN_FILE" ]; then
+		cp "$BIN_FILE" "$TMP/camtls" || die "cannot read $BIN_FILE"
+	elif fetch "camtls-$target"; then
+		mv "$TMP/camtls-$target" "$TMP/camtls"
+	else
+		die "this file has no camtls-$target inside; copy the binary and use --bin FILE"
+	fi
+	chmod 755 "$TMP/camtls"
+	version=$("$TMP/camtls" --version 2>&1) ||
+		die "the $target binary does not run on this router: $version"
+	for f in camtls.init camtls.fire camtls.shut; do
+		fetch "$f" || die "$f is missing beside $0"
+	done
+
+	old_config=$(installed_config)
+	if [ -z "$ROUTES" ] && [ -n "$old_config" ]; then
+		ROUTES=$(setting "$old_config/camtls.init" ROUTES)
+		say "keeping the installed routes: $ROUTES"
+	fi
+	if [ -z "$ROUTES" ] && [ -t 0 ]; then
+		printf 'camera address and port (e.g. 192.168.1.20:80): '
+		read -r cam
+		printf 'port to serve HTTPS on [8443]: '
+		read -r port
+		case "$cam" in *:*) ;; *) cam="$cam:80" ;; esac
+		ROUTES="${port:-8443}=$cam"
+	fi
+	[ -n "$ROUTES" ] || usage
+
+	# Check the routes with a throwaway certificate, so that a mistake shows
+	# now even before HTTPS admin is on.
+	set -f
+	set --
+	for r in $ROUTES; do set -- "$@" --route "$r"; done
+	set +f
+	"$TMP/camtls" gen-cert --cert "$TMP/c.pem" --key "$TMP/k.pem" >/dev/null 2>&1 &&
+		"$TMP/camtls" --check --cert "$TMP/c.pem" --key "$TMP/k.pem" "$@" ||
+		die "the routes were not accepted: $ROUTES"
+
+	need=$(($(wc -c <"$TMP/camtls") / 1024 + 64))
+	entware=
+	[ -x /opt/bin/opkg ] && entware=1
+	DEST=
+	for dir in ${entware:+/opt/bin} /jffs/bin /tmp/camtls; do
+		case "$dir" in
+		/jffs/*) mounted /jffs && writable /jffs || continue ;;
+		/opt/*) writable /opt || continue ;;
+		esac
+		mkdir -p "$dir" 2>/dev/null || continue
+		have=$(free_kb "$dir")
+		# An upgrade frees the old binary's space.
+		[ -f "$dir/camtls" ] && have=$((have + $(wc -c <"$dir/camtls") / 1024))
+		if [ "${have:-0}" -ge "$need" ]; then
+			DEST=$dir/camtls
+			break
+		fi
+		warn "$dir has ${have:-0} kB free, camtls needs $need kB"
+		rmdir "$dir" 2>/dev/null
+	done
+	[ -n "$DEST" ] || die "no room for camtls ($need kB) anywhere"
+
+	if mounted /jffs && writable /jffs; then
+		CONFIG=/jffs/etc/config
+	elif [ -n "$entware" ]; then
+		CONFIG=/opt/etc/config
+	else
+		CONFIG=/etc/config
+	fi
+	mkdir -p "$CONFIG" || die "cannot create $CONFIG"
+
+	stop_running
+	# Scripts from an older install elsewhere would run twice.
+	if [ -n "$old_config" ] && [ "$old_config" != "$CONFIG" ]; then
+		rm -f "$old_config/camtls.init" "$old_config/camtls.fire" "$old_config/camtls.shut"
+	fi
+	old_bin=$([ -n "$old_config" ] && setting "$old_config/camtls.init" BIN)
+
+	cp "$TMP/camtls" "$DEST.new" && mv "$DEST.new" "$DEST" ||
+		die "cannot write $DEST"
+	[ -n "$old_bin" ] && [ "$old_bin" != "$DEST" ] && rm -f "$old_bin"
+	for f in camtls.init camtls.fire camtls.shut; do
+		write_script "$f"
+	done
+	rm -rf "$TMP"
+	say "installed $version as $DEST, scripts in $CONFIG"
+	case "$DEST$CONFIG" in
+	/tmp/*) warn "$DEST or $CONFIG is in RAM and is lost at reboot: enable JFFS" \
+		"(Administration > JFFS) or Entware, then run this again" ;;
+	esac
+
+	"$CONFIG/camtls.fire"
+	"$CONFIG/camtls.init"
+
+	if [ ! -s "$CERT" ] || [ ! -s "$KEY" ]; then
+		warn "no $CERT yet: enable HTTPS in Administration > Admin Access" \
+			"(tick \"Save to NVRAM\"); camtls starts once it appears"
+	else
+		say "certificate SHA-256 $("$DEST" fingerprint "$CERT")"
+	fi
+	if command -v nvram >/dev/null && [ "$(nvram get https_crt_save)" != 1 ]; then
+		warn "the router makes a new certificate at every boot, so a pinned" \
+			"fingerprint breaks: tick \"Save to NVRAM\" in Administration > Admin Access"
+	fi
+	set -f
+	for r in $ROUTES; do
+		say "route $r: https on port ${r%%=*}, forwarded to http://${r#*=}"
+	done
+	set +f
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--route) [ $# -ge 2 ] || usage; ROUTES="${ROUTES:+$ROUTES }$2"; shift ;;
+	--route=*) ROUTES="${ROUTES:+$ROUTES }${1#*=}" ;;
+	--bin) [ $# -ge 2 ] || usage; BIN_FILE=$2; shift ;;
+	--uninstall) UNINSTALL=1 ;;
+	*) usage ;;
+	esac
+	shift
+done
+
+if [ -n "$UNINSTALL" ]; then
+	uninstall
+else
+	install
+fi
+# The payload, if any, follows: never read it as shell.
+exit $?
