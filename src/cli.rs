@@ -127,8 +127,9 @@ pub struct GenCertArgs {
     /// also the subject's common name; default: localhost)
     #[argh(option, long = "name")]
     pub names: Vec<String>,
-    /// days the certificate is valid (default: 3650)
-    #[argh(option, default = "3650")]
+    /// days the certificate is valid (default: 825, the most Apple devices
+    /// accept)
+    #[argh(option, default = "825")]
     pub days: u32,
     /// an RSA-2048 key instead of ECDSA P-256
     #[argh(switch)]
@@ -273,7 +274,10 @@ impl Args {
             .map(|r| parse_route(r))
             .collect::<Result<Vec<_>, _>>()?;
         for (i, a) in routes.iter().enumerate() {
-            if let Some(b) = routes[..i].iter().find(|b| listens_overlap(&a.listen, &b.listen)) {
+            if let Some(b) = routes[..i]
+                .iter()
+                .find(|b| listens_overlap(&a.listen, &b.listen))
+            {
                 return Err(usage(format!(
                     "--route: {} and {} listen on the same port",
                     a.listen, b.listen
@@ -432,7 +436,16 @@ mod tests {
         assert_eq!(b.host, "fe80::1");
         assert_eq!(b.authority(), "[fe80::1]:81");
         assert_eq!(b.to_string(), "[fe80::1]:81");
-        for bad in ["cam", "cam:", ":80", "cam:0", "cam:99999", "fe80::1:80", "c m:80", "[x]:80"] {
+        for bad in [
+            "cam",
+            "cam:",
+            ":80",
+            "cam:0",
+            "cam:99999",
+            "fe80::1:80",
+            "c m:80",
+            "[x]:80",
+        ] {
             assert!(parse_backend(bad).is_err(), "{bad}");
         }
     }

@@ -2,7 +2,49 @@
 //! devices (IP cameras first), small enough for a home router.
 //!
 //! # Layout
-//! - `cli`: the command line and its translation into a validated `Config`.
+//! - `cli`: the command line, and its translation into a validated `Config`.
+//! - `app`: the subcommands and the start sequence (load, bind, detach, serve).
+//! - `tls`: certificate and key loading, the server context, the async
+//!   OpenSSL stream.
+//! - `certgen`: `camtls gen-cert`, a key and a self-signed certificate.
+//! - `stream`: client and backend streams, and the read buffer that keeps
+//!   bytes received past a head.
+//! - `head`: parsing, checking and rewriting request and response heads.
+//! - `body`: framed body copies and two-way tunnels, under idle timeouts.
+//! - `proxy`: one client connection and its paired backend connection.
+//! - `server`: listeners, accept loops, the connection limit, reload, shutdown.
+//! - `signals`: SIGHUP, SIGTERM and SIGINT as events on the loop.
+//! - `process`: kernel check, --daemon, pid file, --user, stderr or syslog.
+
+pub mod app;
+pub mod body;
+pub mod certgen;
 pub mod cli;
+pub mod head;
+pub mod process;
+pub mod proxy;
+pub mod server;
+pub mod signals;
+pub mod stream;
+pub mod tls;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A failure that stops camtls before (or instead of) serving, worded for the
+/// user: it names the file, address or option at fault.
+#[derive(Debug)]
+pub struct Error(String);
+
+impl Error {
+    pub fn new(message: impl Into<String>) -> Error {
+        Error(message.into())
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -2,15 +2,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: camtls::cli::Args = argh::from_env();
-    if args.version {
-        println!("camtls {}", camtls::VERSION);
-        return ExitCode::SUCCESS;
-    }
-    match args.to_config() {
-        Ok(_) => ExitCode::SUCCESS,
+    match camtls::app::main(args) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Before --daemon detaches this reaches the terminal; after, the log.
             eprintln!("camtls: {e}");
-            ExitCode::from(2)
+            log::error!("{e}");
+            ExitCode::FAILURE
         }
     }
 }

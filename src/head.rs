@@ -1,0 +1,888 @@
+//! HTTP/1.x heads: parsing requests and responses with httparse, the checks
+//! that keep request smuggling out, and the rewriting a reverse proxy does
+//! (Host, X-Forwarded-*, hop-by-hop headers, redirects that name the backend).
+//! Bodies are never touched here; this module only decides how they are framed.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::cli::Backend;
+
+/// Largest request or response head accepted, in bytes. Bounds the memory a
+/// client can make a connection hold and the work of re-parsing a head that
+/// arrives one byte at a time; browsers' heads are a few KiB at most.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Most header fields in one head. Bounds parsing work and stack use.
+pub const MAX_HEADERS: usize = 64;
+
+/// How a message body ends (RFC 9112 section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding, forwarded as it is.
+    Chunked,
+    /// Everything until the sender closes (responses only).
+    UntilClose,
+}
+
+/// Why a request head is refused; each maps to one status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// 400: not HTTP, or ambiguous in a way that enables request smuggling.
+    BadRequest(&'static str),
+    /// 405: CONNECT; camtls is not a forward proxy.
+    MethodNotAllowed,
+    /// 417: an Expect other than 100-continue.
+    ExpectationFailed,
+    /// 431: head over MAX_HEAD_BYTES, or more than MAX_HEADERS fields.
+    HeadTooLarge,
+    /// 501: a transfer coding other than chunked.
+    NotImplemented,
+    /// 505: not HTTP/1.0 or HTTP/1.1.
+    VersionNotSupported,
+}
+
+impl Reject {
+    pub fn status(self) -> u16 {
+        match self {
+            Reject::BadRequest(_) => 400,
+            Reject::MethodNotAllowed => 405,
+            Reject::ExpectationFailed => 417,
+            Reject::HeadTooLarge => 431,
+            Reject::NotImplemented => 501,
+            Reject::VersionNotSupported => 505,
+        }
+    }
+
+    pub fn detail(self) -> &'static str {
+        match self {
+            Reject::BadRequest(why) => why,
+            Reject::MethodNotAllowed => "CONNECT is not supported",
+            Reject::ExpectationFailed => "only Expect: 100-continue is supported",
+            Reject::HeadTooLarge => "request head too large or too many header fields",
+            Reject::NotImplemented => "only the chunked transfer coding is supported",
+            Reject::VersionNotSupported => "only HTTP/1.0 and HTTP/1.1 are supported",
+        }
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+/// A complete response made by camtls itself. The body says what went wrong
+/// in general terms only: nothing about the LAN behind the proxy.
+pub fn error_response(status: u16, detail: &str) -> Vec<u8> {
+    let body = format!("{status} {}: {detail}\n", reason(status));
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n{body}",
+        reason(status),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// What the proxy knows about the connection a request came on.
+pub struct Origin<'a> {
+    pub backend: &'a Backend,
+    pub client_ip: IpAddr,
+    pub local_addr: SocketAddr,
+    pub tls: bool,
+    pub preserve_host: bool,
+}
+
+/// A request head, checked and rewritten for the backend.
+#[derive(Debug)]
+pub struct Request {
+    /// The head to send to the backend.
+    pub head: Vec<u8>,
+    pub body: Framing,
+    pub is_head_method: bool,
+    /// The client may send another request after this one.
+    pub keep_alive: bool,
+    /// The client asked to switch protocols (WebSocket).
+    pub upgrade: bool,
+    /// The client waits for `100 Continue` before sending the body.
+    pub expect_continue: bool,
+    pub http10: bool,
+    /// `scheme://host[:port]` as the client sees the proxy; redirects to the
+    /// backend are rewritten to this.
+    pub public_origin: String,
+    /// Method and target for the log, query values hidden.
+    pub summary: String,
+}
+
+/// Parses and rewrites a request head. `Ok(None)`: the head is incomplete.
+/// On success also returns the head's length in `buf`; bytes after it are
+/// body or the next request.
+pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usize)>, Reject> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut fields);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() >= MAX_HEAD_BYTES {
+                Err(Reject::HeadTooLarge)
+            } else {
+                Ok(None)
+            }
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(Reject::HeadTooLarge),
+        Err(httparse::Error::Version) => return Err(Reject::VersionNotSupported),
+        Err(_) => return Err(Reject::BadRequest("malformed request head")),
+    };
+    if len > MAX_HEAD_BYTES {
+        return Err(Reject::HeadTooLarge);
+    }
+    let method = req.method.unwrap_or("");
+    let target = req.path.unwrap_or("");
+    let http10 = req.version == Some(0);
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return Err(Reject::MethodNotAllowed);
+    }
+
+    // Never an open proxy: an absolute-form target names the host the client
+    // thinks it talks to, but the request goes to this route's backend.
+    let (path, target_authority) = split_target(target)?;
+
+    let mut lengths = None::<u64>;
+    let mut transfer_encodings = Vec::new();
+    let mut connection = Vec::new();
+    let mut host = None::<&[u8]>;
+    let mut upgrade = None::<&[u8]>;
+    let mut expect = None::<&[u8]>;
+    let mut forwarded_for = Vec::new();
+    for f in req.headers.iter() {
+        let name = f.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(f.value)
+                .ok_or(Reject::BadRequest("invalid Content-Length"))?;
+            if lengths.is_some_and(|m| m != n) {
+                return Err(Reject::BadRequest("conflicting Content-Length values"));
+            }
+            lengths = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encodings.push(f.value);
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection.extend(tokens(f.value));
+        } else if name.eq_ignore_ascii_case("host") {
+            if host.is_some() {
+                return Err(Reject::BadRequest("more than one Host"));
+            }
+            host = Some(f.value);
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            upgrade = Some(f.value);
+        } else if name.eq_ignore_ascii_case("expect") {
+            expect = Some(f.value);
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+            forwarded_for.push(f.value);
+        }
+    }
+
+    let body = if !transfer_encodings.is_empty() {
+        if lengths.is_some() {
+            // RFC 9112 section 6.1: both together is how smuggling starts.
+            return Err(Reject::BadRequest(
+                "Content-Length together with Transfer-Encoding",
+            ));
+        }
+        if http10 {
+            return Err(Reject::BadRequest(
+                "Transfer-Encoding in an HTTP/1.0 request",
+            ));
+        }
+        let codings: Vec<&[u8]> = transfer_encodings.iter().flat_map(|v| tokens(v)).collect();
+        if codings.len() != 1 || !codings[0].eq_ignore_ascii_case(b"chunked") {
+            return Err(Reject::NotImplemented);
+        }
+        Framing::Chunked
+    } else {
+        match lengths {
+            Some(0) | None => Framing::Empty,
+            Some(n) => Framing::Length(n),
+        }
+    };
+
+    let host = host.filter(|h| !h.is_empty());
+    if !http10 && host.is_none() && target_authority.is_none() {
+        return Err(Reject::BadRequest("missing Host"));
+    }
+    let client_host = match target_authority.or(host) {
+        Some(h) if valid_host(h) => Some(std::str::from_utf8(h).unwrap_or_default()),
+        Some(_) => return Err(Reject::BadRequest("invalid Host")),
+        None => None,
+    };
+
+    let expect_continue = match expect {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case(b"100-continue") => body != Framing::Empty,
+        Some(_) => return Err(Reject::ExpectationFailed),
+    };
+    let wants_close = connection.iter().any(|t| t.eq_ignore_ascii_case(b"close"));
+    let upgrade = match upgrade {
+        Some(proto)
+            if !http10
+                && connection
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(b"upgrade")) =>
+        {
+            Some(proto)
+        }
+        _ => None,
+    };
+
+    let scheme = if origin.tls { "https" } else { "http" };
+    let public_origin = match client_host {
+        Some(h) => format!("{scheme}://{h}"),
+        None => format!("{scheme}://{}", origin.local_addr),
+    };
+
+    let mut head = Vec::with_capacity(len + 160);
+    head.extend_from_slice(method.as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(if http10 {
+        b" HTTP/1.0\r\n".as_slice()
+    } else {
+        b" HTTP/1.1\r\n".as_slice()
+    });
+    head.extend_from_slice(b"Host: ");
+    match client_host {
+        Some(h) if origin.preserve_host => head.extend_from_slice(h.as_bytes()),
+        _ => head.extend_from_slice(origin.backend.authority().as_bytes()),
+    }
+    head.extend_from_slice(b"\r\n");
+    for f in req.headers.iter() {
+        if is_hop_by_hop(f.name, &connection)
+            || [
+                "host",
+                "content-length",
+                "expect",
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-forwarded-host",
+            ]
+            .iter()
+            .any(|n| f.name.eq_ignore_ascii_case(n))
+        {
+            continue;
+        }
+        push_field(&mut head, f.name.as_bytes(), f.value);
+    }
+    match body {
+        Framing::Length(n) => {
+            let _ = write!(Vec8(&mut head), "Content-Length: {n}\r\n");
+        }
+        Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::Empty if lengths == Some(0) => head.extend_from_slice(b"Content-Length: 0\r\n"),
+        _ => {}
+    }
+    head.extend_from_slice(b"X-Forwarded-For: ");
+    for prior in &forwarded_for {
+        head.extend_from_slice(prior);
+        head.extend_from_slice(b", ");
+    }
+    let _ = write!(Vec8(&mut head), "{}\r\n", origin.client_ip.to_canonical());
+    head.extend_from_slice(b"X-Forwarded-Proto: ");
+    head.extend_from_slice(scheme.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    if let Some(h) = client_host {
+        push_field(&mut head, b"X-Forwarded-Host", h.as_bytes());
+    }
+    if let Some(proto) = upgrade {
+        head.extend_from_slice(b"Connection: upgrade\r\n");
+        push_field(&mut head, b"Upgrade", proto);
+    } else if http10 {
+        head.extend_from_slice(b"Connection: close\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+
+    let request = Request {
+        head,
+        body,
+        is_head_method: method.eq_ignore_ascii_case("HEAD"),
+        keep_alive: !http10 && !wants_close,
+        upgrade: upgrade.is_some(),
+        expect_continue,
+        http10,
+        public_origin,
+        summary: format!("{method} {}", redact_query(path)),
+    };
+    Ok(Some((request, len)))
+}
+
+/// A response head, rewritten for the client.
+#[derive(Debug)]
+pub struct Response {
+    pub head: Vec<u8>,
+    pub status: u16,
+    pub body: Framing,
+    /// The backend connection can carry another request after this one.
+    pub backend_keep_alive: bool,
+    /// The client connection can carry another request after this one.
+    pub client_keep_alive: bool,
+}
+
+/// A backend answer camtls cannot pass on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadResponse(pub &'static str);
+
+/// Parses a backend's response head to `request` and rewrites it for the
+/// client. `Ok(None)`: incomplete.
+pub fn parse_response(
+    buf: &[u8],
+    request: &Request,
+    backend: &Backend,
+) -> Result<Option<(Response, usize)>, BadResponse> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut fields);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() >= MAX_HEAD_BYTES {
+                Err(BadResponse("response head too large"))
+            } else {
+                Ok(None)
+            };
+        }
+        Err(_) => return Err(BadResponse("malformed response head")),
+    };
+    let status = resp.code.unwrap_or(0);
+    let http10 = resp.version == Some(0);
+    let mut lengths = None::<u64>;
+    let mut chunked = None::<bool>;
+    let mut connection = Vec::new();
+    for f in resp.headers.iter() {
+        if f.name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(f.value).ok_or(BadResponse("invalid Content-Length"))?;
+            if lengths.is_some_and(|m| m != n) {
+                return Err(BadResponse("conflicting Content-Length values"));
+            }
+            lengths = Some(n);
+        } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = tokens(f.value)
+                .last()
+                .map(|t| t.eq_ignore_ascii_case(b"chunked"));
+            chunked = Some(last.unwrap_or(false));
+        } else if f.name.eq_ignore_ascii_case("connection") {
+            connection.extend(tokens(f.value));
+        }
+    }
+    let switching = status == 101;
+    if switching && !request.upgrade {
+        return Err(BadResponse("protocol switch that was not asked for"));
+    }
+    // RFC 9112 section 6.3, in order.
+    let body =
+        if request.is_head_method || (100..200).contains(&status) || status == 204 || status == 304
+        {
+            Framing::Empty
+        } else {
+            match (chunked, lengths) {
+                (Some(true), _) => Framing::Chunked,
+                (Some(false), _) => Framing::UntilClose,
+                (None, Some(0)) => Framing::Empty,
+                (None, Some(n)) => Framing::Length(n),
+                (None, None) => Framing::UntilClose,
+            }
+        };
+    let backend_keep_alive = !switching
+        && body != Framing::UntilClose
+        && !connection.iter().any(|t| t.eq_ignore_ascii_case(b"close"))
+        && (!http10
+            || connection
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(b"keep-alive")));
+    let informational = (100..200).contains(&status) && !switching;
+    let client_keep_alive =
+        informational || (request.keep_alive && body != Framing::UntilClose && !switching);
+
+    let mut head = Vec::with_capacity(len + 64);
+    let _ = write!(
+        Vec8(&mut head),
+        "HTTP/1.1 {status} {}\r\n",
+        resp.reason.unwrap_or("")
+    );
+    for f in resp.headers.iter() {
+        if is_hop_by_hop(f.name, &connection) {
+            continue;
+        }
+        // With chunked framing a stray Content-Length is dropped (RFC 9112
+        // section 6.3, point 3).
+        if chunked.is_some() && f.name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        let rewritable = f.name.eq_ignore_ascii_case("location")
+            || f.name.eq_ignore_ascii_case("content-location");
+        match rewritable
+            .then(|| rewrite_location(f.value, backend, &request.public_origin))
+            .flatten()
+        {
+            Some(value) => push_field(&mut head, f.name.as_bytes(), value.as_bytes()),
+            None => push_field(&mut head, f.name.as_bytes(), f.value),
+        }
+    }
+    if chunked.is_some() {
+        head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if switching {
+        head.extend_from_slice(b"Connection: upgrade\r\n");
+        if let Some(f) = resp
+            .headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("upgrade"))
+        {
+            push_field(&mut head, b"Upgrade", f.value);
+        }
+    } else if !client_keep_alive && !request.http10 {
+        head.extend_from_slice(b"Connection: close\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok(Some((
+        Response {
+            head,
+            status,
+            body,
+            backend_keep_alive,
+            client_keep_alive,
+        },
+        len,
+    )))
+}
+
+/// `proxy_redirect default`: `http://BACKEND/...` (the port may be left out
+/// when it is 80) becomes `PUBLIC_ORIGIN/...`. Anything else is left alone.
+pub fn rewrite_location(value: &[u8], backend: &Backend, public_origin: &str) -> Option<String> {
+    let value = std::str::from_utf8(value).ok()?;
+    let scheme = "http://";
+    if value.len() < scheme.len() || !value[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        return None;
+    }
+    let rest = &value[scheme.len()..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if !authority_is_backend(authority, backend) {
+        return None;
+    }
+    let tail = if tail.is_empty() { "/" } else { tail };
+    Some(format!("{public_origin}{tail}"))
+}
+
+fn authority_is_backend(authority: &str, backend: &Backend) -> bool {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().ok()),
+        _ => (authority, Some(80)),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    port == Some(backend.port) && host.eq_ignore_ascii_case(&backend.host)
+}
+
+/// Splits a request target into the origin-form path sent to the backend and
+/// the authority an absolute-form target named.
+fn split_target(target: &str) -> Result<(&str, Option<&[u8]>), Reject> {
+    if target.starts_with('/') {
+        return Ok((target, None));
+    }
+    if target == "*" {
+        return Ok((target, None));
+    }
+    let lower_scheme =
+        |s: &str| target.len() > s.len() && target[..s.len()].eq_ignore_ascii_case(s);
+    let rest = if lower_scheme("http://") {
+        &target[7..]
+    } else if lower_scheme("https://") {
+        &target[8..]
+    } else {
+        return Err(Reject::BadRequest("invalid request target"));
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') {
+        return Err(Reject::BadRequest("invalid request target"));
+    }
+    let path = if path.is_empty() {
+        "/"
+    } else if path.starts_with('?') {
+        // "http://cam?x" has an empty path; the backend gets "/?x".
+        return Err(Reject::BadRequest("absolute-form target without a path"));
+    } else {
+        path
+    };
+    Ok((path, Some(authority.as_bytes())))
+}
+
+fn valid_host(host: &[u8]) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(b))
+}
+
+/// Digits only (RFC 9110 section 8.6); no sign, no spaces, no lists.
+fn parse_content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// The comma-separated tokens of a list-valued field, trimmed.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+/// RFC 9110 section 7.6.1: fields meant for one connection only, plus the
+/// ones the Connection field names. Transfer-Encoding is handled by framing.
+fn is_hop_by_hop(name: &str, connection_tokens: &[&[u8]]) -> bool {
+    const HOP_BY_HOP: [&str; 7] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
+    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || connection_tokens
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+fn push_field(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    head.extend_from_slice(name);
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+/// Query values can carry passwords (Foscam puts `usr` and `pwd` there):
+/// the log keeps the keys only.
+pub fn redact_query(path: &str) -> String {
+    let Some((base, query)) = path.split_once('?') else {
+        return path.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => format!("{key}=…"),
+            None => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// fmt::Write into a byte vector.
+struct Vec8<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Vec8<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend() -> Backend {
+        Backend {
+            host: "192.168.1.20".into(),
+            port: 80,
+        }
+    }
+
+    fn origin(b: &Backend) -> Origin<'_> {
+        Origin {
+            backend: b,
+            client_ip: "203.0.113.9".parse().unwrap(),
+            local_addr: "10.0.0.1:8443".parse().unwrap(),
+            tls: true,
+            preserve_host: false,
+        }
+    }
+
+    fn req(text: &str) -> Result<Option<(Request, usize)>, Reject> {
+        let b = backend();
+        parse_request(text.as_bytes(), &origin(&b))
+    }
+
+    fn head_text(r: &Request) -> String {
+        String::from_utf8(r.head.clone()).unwrap()
+    }
+
+    #[test]
+    fn rewrites_a_plain_get() {
+        let (r, len) = req("GET /video.mjpg?usr=a&pwd=b HTTP/1.1\r\nHost: cam.example:8443\r\nUser-Agent: t\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\nX-Forwarded-For: 198.51.100.1\r\n\r\nNEXT")
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, "GET /video.mjpg?usr=a&pwd=b HTTP/1.1\r\nHost: cam.example:8443\r\nUser-Agent: t\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\nX-Forwarded-For: 198.51.100.1\r\n\r\n".len());
+        assert_eq!(
+            head_text(&r),
+            "GET /video.mjpg?usr=a&pwd=b HTTP/1.1\r\nHost: 192.168.1.20\r\nUser-Agent: t\r\nX-Forwarded-For: 198.51.100.1, 203.0.113.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: cam.example:8443\r\n\r\n"
+        );
+        assert!(r.keep_alive && !r.upgrade && r.body == Framing::Empty);
+        assert_eq!(r.public_origin, "https://cam.example:8443");
+        assert_eq!(r.summary, "GET /video.mjpg?usr=…&pwd=…");
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        let both =
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(req(both).unwrap_err().status(), 400);
+        let two = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
+        assert_eq!(req(two).unwrap_err().status(), 400);
+        let same = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(req(same).unwrap().unwrap().0.body, Framing::Length(3));
+        for cl in ["-1", "+3", "0x3", "3,3", "", "99999999999999999999"] {
+            let t = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {cl}\r\n\r\n");
+            assert_eq!(req(&t).unwrap_err().status(), 400, "{cl:?}");
+        }
+        for te in [
+            "gzip",
+            "chunked, gzip",
+            "gzip, chunked",
+            "identity",
+            "chunked, chunked",
+        ] {
+            let t = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(req(&t).unwrap_err().status(), 501, "{te}");
+        }
+        let t = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n";
+        assert_eq!(req(t).unwrap().unwrap().0.body, Framing::Chunked);
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(req("GET / HTTP/1.1\r\n\r\n").unwrap_err().status(), 400);
+        assert_eq!(
+            req("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            req("GET / HTTP/1.1\r\nHost: a/b@c\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let (r, _) = req("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert_eq!(r.public_origin, "https://10.0.0.1:8443");
+        assert!(!r.keep_alive && r.http10);
+        assert!(head_text(&r).starts_with("GET / HTTP/1.0\r\nHost: 192.168.1.20\r\n"));
+        assert!(head_text(&r).ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn absolute_form_goes_to_the_backend_only() {
+        let (r, _) = req("GET http://evil.example:25/x?y HTTP/1.1\r\nHost: other\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let h = head_text(&r);
+        assert!(
+            h.starts_with("GET /x?y HTTP/1.1\r\nHost: 192.168.1.20\r\n"),
+            "{h}"
+        );
+        assert_eq!(r.public_origin, "https://evil.example:25");
+        assert_eq!(
+            req("CONNECT 192.168.1.1:22 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            req("GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..MAX_HEADERS {
+            many += &format!("X-{i}: v\r\n");
+        }
+        assert_eq!(req(&(many + "\r\n")).unwrap_err().status(), 431);
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}",
+            "a".repeat(MAX_HEAD_BYTES)
+        );
+        assert_eq!(req(&big).unwrap_err().status(), 431);
+        assert!(req("GET / HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+        assert_eq!(req("GET / HTTP/2.0\r\n\r\n").unwrap_err().status(), 505);
+        assert_eq!(
+            req("\x16\x03\x01\x02\x00\x01\x00").unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            req("GET / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            417
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_and_upgrade() {
+        let (r, _) = req("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, X-Secret\r\nUpgrade: websocket\r\nX-Secret: 1\r\nTE: trailers\r\nSec-WebSocket-Key: k\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let h = head_text(&r);
+        assert!(r.upgrade);
+        assert!(!h.contains("X-Secret") && !h.contains("TE:"), "{h}");
+        assert!(h.contains("Sec-WebSocket-Key: k\r\n"));
+        assert!(
+            h.ends_with("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn expect_continue_is_answered_by_the_proxy() {
+        let (r, _) =
+            req("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert!(r.expect_continue);
+        assert!(!head_text(&r).contains("Expect"));
+        assert!(head_text(&r).contains("Content-Length: 5\r\n"));
+    }
+
+    fn resp(request: &str, text: &str) -> Result<Option<(Response, usize)>, BadResponse> {
+        let (r, _) = req(request).unwrap().unwrap();
+        parse_response(text.as_bytes(), &r, &backend())
+    }
+
+    const GET: &str = "GET / HTTP/1.1\r\nHost: router:8443\r\n\r\n";
+
+    #[test]
+    fn response_framing() {
+        let f = |t: &str| resp(GET, t).unwrap().unwrap().0.body;
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+            Framing::Length(5)
+        );
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"),
+            Framing::Chunked
+        );
+        assert_eq!(f("HTTP/1.0 200 OK\r\n\r\n"), Framing::UntilClose);
+        assert_eq!(
+            f("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
+            Framing::Empty
+        );
+        assert_eq!(f("HTTP/1.1 304 Not Modified\r\n\r\n"), Framing::Empty);
+        let head = "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let r = resp(head, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!(r.body, Framing::Empty);
+        assert!(String::from_utf8_lossy(&r.head).contains("Content-Length: 5"));
+        assert!(resp(
+            GET,
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+        )
+        .is_err());
+        assert!(resp(GET, "HTTP/1.1 101 Switching Protocols\r\n\r\n").is_err());
+        assert!(resp(GET, "garbage\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn read_until_close_closes_the_client_too() {
+        let r = resp(
+            GET,
+            "HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=f\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert!(!r.client_keep_alive && !r.backend_keep_alive);
+        assert_eq!(
+            String::from_utf8(r.head).unwrap(),
+            "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=f\r\nConnection: close\r\n\r\n"
+        );
+        let r = resp(
+            GET,
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert!(r.client_keep_alive && r.backend_keep_alive);
+    }
+
+    #[test]
+    fn redirects_to_the_backend_are_rewritten() {
+        let r = resp(GET, "HTTP/1.1 302 Found\r\nLocation: http://192.168.1.20/login.htm?x=1\r\nContent-Location: http://192.168.1.20:80\r\nContent-Length: 0\r\n\r\n")
+            .unwrap()
+            .unwrap()
+            .0;
+        let h = String::from_utf8(r.head).unwrap();
+        assert!(
+            h.contains("Location: https://router:8443/login.htm?x=1\r\n"),
+            "{h}"
+        );
+        assert!(
+            h.contains("Content-Location: https://router:8443/\r\n"),
+            "{h}"
+        );
+        let b = Backend {
+            host: "cam.lan".into(),
+            port: 8080,
+        };
+        let o = "https://r:1";
+        assert_eq!(
+            rewrite_location(b"HTTP://CAM.lan:8080/a", &b, o).as_deref(),
+            Some("https://r:1/a")
+        );
+        assert_eq!(rewrite_location(b"http://cam.lan/a", &b, o), None);
+        assert_eq!(rewrite_location(b"http://cam.lan:80801/a", &b, o), None);
+        assert_eq!(rewrite_location(b"http://cam.lan.evil:8080/a", &b, o), None);
+        assert_eq!(rewrite_location(b"/relative", &b, o), None);
+        let v6 = Backend {
+            host: "fe80::1".into(),
+            port: 80,
+        };
+        assert_eq!(
+            rewrite_location(b"http://[fe80::1]/x", &v6, o).as_deref(),
+            Some("https://r:1/x")
+        );
+    }
+
+    #[test]
+    fn query_values_are_hidden() {
+        assert_eq!(redact_query("/a"), "/a");
+        assert_eq!(redact_query("/cgi?cmd=snap&pwd=x"), "/cgi?cmd=…&pwd=…");
+        assert_eq!(redact_query("/a?flag"), "/a?flag");
+    }
+}

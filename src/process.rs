@@ -1,0 +1,173 @@
+//! The process around the proxy: the kernel check, detaching (--daemon), the
+//! pid file, dropping root (--user) and logging to stderr or syslog.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::unistd::{ForkResult, Uid, User};
+
+use crate::Error;
+
+/// The event loop needs epoll_create1, eventfd2 and pipe2, all from Linux
+/// 2.6.27. On an older kernel (FreshTomato MIPS runs 2.6.22) say so in one
+/// line instead of failing somewhere inside the reactor.
+pub fn check_kernel() -> Result<(), Error> {
+    // SAFETY: plain syscall; the descriptor is closed right away.
+    let fd = unsafe { nix::libc::epoll_create1(nix::libc::EPOLL_CLOEXEC) };
+    if fd >= 0 {
+        // SAFETY: fd was just returned by the kernel and is ours.
+        unsafe { nix::libc::close(fd) };
+        return Ok(());
+    }
+    if nix::errno::Errno::last() == nix::errno::Errno::ENOSYS {
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        return Err(Error::new(format!(
+            "this kernel ({}) is too old: camtls needs Linux 2.6.27 or later (epoll_create1)",
+            release.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The user to switch to after binding, looked up before anything starts so
+/// that a typo is reported on the terminal.
+pub fn lookup_user(name: &str) -> Result<User, Error> {
+    match User::from_name(name) {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(Error::new(format!("--user {name}: no such user"))),
+        Err(e) => Err(Error::new(format!(
+            "--user {name}: cannot look up the user: {e}"
+        ))),
+    }
+}
+
+/// Switches to `user` and its primary group, for good.
+pub fn drop_privileges(user: &User) -> Result<(), Error> {
+    let fail =
+        |what: &str, e: nix::Error| Error::new(format!("--user {}: {what} failed: {e}", user.name));
+    if Uid::effective().is_root() {
+        nix::unistd::setgroups(&[user.gid]).map_err(|e| fail("setgroups", e))?;
+    }
+    nix::unistd::setgid(user.gid).map_err(|e| fail("setgid", e))?;
+    nix::unistd::setuid(user.uid).map_err(|e| fail("setuid", e))?;
+    // Getting root back must now be impossible.
+    if !user.uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err(Error::new(format!(
+            "--user {}: could still regain root",
+            user.name
+        )));
+    }
+    Ok(())
+}
+
+/// Detaches from the terminal: the parent exits, the child leads a new
+/// session with stdio on /dev/null. Must run before any thread starts.
+pub fn daemonize() -> Result<(), Error> {
+    // SAFETY: single-threaded at this point (the reactor has not started).
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Parent { .. }) => std::process::exit(0),
+        Ok(ForkResult::Child) => {}
+        Err(e) => return Err(Error::new(format!("--daemon: fork failed: {e}"))),
+    }
+    nix::unistd::setsid().map_err(|e| Error::new(format!("--daemon: setsid failed: {e}")))?;
+    let _ = std::env::set_current_dir("/");
+    let null = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::new(format!("--daemon: cannot open /dev/null: {e}")))?;
+    for target in 0..=2 {
+        // SAFETY: dup2 onto the standard descriptors, which stay open.
+        unsafe { nix::libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), target) };
+    }
+    Ok(())
+}
+
+/// The pid file, removed again when dropped.
+pub struct PidFile(PathBuf);
+
+impl PidFile {
+    pub fn create(path: &Path) -> Result<PidFile, Error> {
+        fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| Error::new(format!("cannot write pid file {}: {e}", path.display())))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Installs the logger: stderr (the terminal, procd's log) or syslog
+/// (/dev/log; Tomato's log page shows syslog).
+pub fn init_logging(level: log::LevelFilter, syslog: bool) {
+    let result = if syslog {
+        log::set_boxed_logger(Box::new(Syslog {
+            socket: Mutex::new(None),
+        }))
+        .map(|()| log::set_max_level(level))
+    } else {
+        simple_logger::SimpleLogger::new().with_level(level).init()
+    };
+    if result.is_err() {
+        eprintln!("camtls: logging was already set up");
+    }
+}
+
+/// RFC 3164 messages to the local syslog daemon, facility daemon.
+struct Syslog {
+    socket: Mutex<Option<UnixDatagram>>,
+}
+
+const SYSLOG_SOCKET: &str = "/dev/log";
+
+impl log::Log for Syslog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let severity = match record.level() {
+            log::Level::Error => 3,
+            log::Level::Warn => 4,
+            log::Level::Info => 6,
+            log::Level::Debug | log::Level::Trace => 7,
+        };
+        let message = format!(
+            "<{}>camtls[{}]: {}",
+            3 * 8 + severity,
+            std::process::id(),
+            record.args()
+        );
+        let Ok(mut socket) = self.socket.lock() else {
+            return;
+        };
+        // syslogd may restart: one reconnect per message.
+        for _ in 0..2 {
+            if socket.is_none() {
+                *socket = UnixDatagram::unbound()
+                    .and_then(|s| s.connect(SYSLOG_SOCKET).map(|()| s))
+                    .ok();
+            }
+            match socket.as_ref().map(|s| s.send(message.as_bytes())) {
+                Some(Ok(_)) => return,
+                _ => *socket = None,
+            }
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}",
+            &message[message.find('>').unwrap_or(0) + 1..]
+        );
+    }
+
+    fn flush(&self) {}
+}

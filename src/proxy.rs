@@ -1,0 +1,474 @@
+//! One client connection, from its first request head to its close: reading
+//! heads under timeouts, the paired backend connection, forwarding request
+//! and response, protocol switches, and the error responses camtls makes
+//! itself.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use smol::io::{AsyncWrite, AsyncWriteExt};
+use smol::{Async, Timer};
+
+use crate::body::{self, CopyError};
+use crate::cli::{Backend, Timeouts};
+use crate::head::{self, Framing, Origin, Reject, Request, Response};
+use crate::stream::{Buffered, ClientStream};
+
+/// What a connection needs to know about its route and the process.
+pub struct Settings<'a> {
+    pub backend: &'a Backend,
+    pub timeouts: &'a Timeouts,
+    pub preserve_host: bool,
+    pub tls: bool,
+    /// Resolves when camtls is shutting down: idle connections then close.
+    pub shutdown: &'a smol::channel::Receiver<()>,
+}
+
+type BackendStream = Buffered<Async<TcpStream>>;
+
+pub struct Session<'a> {
+    settings: &'a Settings<'a>,
+    client: Buffered<ClientStream>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    /// At most one, paired with this client for its whole life (cameras with
+    /// digest authentication count on it); replaced only when the backend
+    /// closes it.
+    backend: Option<BackendStream>,
+}
+
+enum Next {
+    KeepAlive,
+    Close,
+}
+
+enum HeadError {
+    Reject(Reject),
+    /// The head did not complete within the head timeout.
+    Timeout,
+    /// The client went away or broke the connection.
+    Gone,
+}
+
+/// How forwarding one request to the backend failed.
+enum BackendFailure {
+    /// A status for the client (502 or 504) and a line for the log.
+    Status(u16, String),
+    /// A reused connection was closed by the backend before it answered:
+    /// the request may be sent again on a new one.
+    StaleConnection,
+    /// The client side failed; nothing more can be sent to it.
+    ClientGone,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(
+        settings: &'a Settings<'a>,
+        client: ClientStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Self {
+        Session {
+            settings,
+            client: Buffered::new(client),
+            peer,
+            local,
+            backend: None,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let mut first = true;
+        loop {
+            let request = match self.read_request(first).await {
+                Ok(Some(request)) => request,
+                Ok(None) | Err(HeadError::Gone) => break,
+                Err(HeadError::Reject(reject)) => {
+                    log::info!(
+                        "{}: {} {}",
+                        self.peer.ip().to_canonical(),
+                        reject.status(),
+                        reject.detail()
+                    );
+                    self.send_error(reject.status(), reject.detail()).await;
+                    break;
+                }
+                Err(HeadError::Timeout) => {
+                    log::debug!("{}: request head timed out", self.peer.ip().to_canonical());
+                    self.send_error(408, "the request head took too long").await;
+                    break;
+                }
+            };
+            first = false;
+            match self.forward(request).await {
+                Next::KeepAlive => continue,
+                Next::Close => break,
+            }
+        }
+        let close =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.client.io).poll_close(cx));
+        let _ = with_timeout(Duration::from_secs(1), close).await;
+    }
+
+    /// Reads the next request head. Ok(None): the client closed, stayed idle
+    /// past the idle timeout, or camtls is shutting down, between requests.
+    async fn read_request(&mut self, first: bool) -> Result<Option<Request>, HeadError> {
+        let origin = Origin {
+            backend: self.settings.backend,
+            client_ip: self.peer.ip(),
+            local_addr: self.local,
+            tls: self.settings.tls,
+            preserve_host: self.settings.preserve_host,
+        };
+        let timeouts = self.settings.timeouts;
+        let mut head_deadline = None::<Instant>;
+        // Bytes already looked at for a line end; a head arriving in tiny
+        // pieces is parsed again only when a new line has ended.
+        let mut scanned: usize = 0;
+        loop {
+            let pending = self.client.pending();
+            if !pending.is_empty() {
+                let fresh = &pending[scanned.saturating_sub(1)..];
+                if fresh.contains(&b'\n') || pending.len() >= head::MAX_HEAD_BYTES {
+                    match head::parse_request(pending, &origin) {
+                        Ok(Some((request, len))) => {
+                            self.client.consume(len);
+                            return Ok(Some(request));
+                        }
+                        Ok(None) => {}
+                        Err(reject) => return Err(HeadError::Reject(reject)),
+                    }
+                }
+                scanned = pending.len();
+                head_deadline.get_or_insert_with(|| Instant::now() + timeouts.head);
+            }
+            let read = match head_deadline {
+                Some(deadline) => {
+                    let fill = self.client.fill();
+                    match with_deadline(deadline, fill).await {
+                        Some(read) => read,
+                        None => return Err(HeadError::Timeout),
+                    }
+                }
+                None => {
+                    // Between requests: hold no buffer memory while idle.
+                    self.client.release();
+                    if let Some(b) = self.backend.as_mut() {
+                        b.release();
+                    }
+                    let wait = if first { timeouts.head } else { timeouts.idle };
+                    let shutdown = self.settings.shutdown;
+                    let fill = self.client.fill();
+                    let stop = async {
+                        let _ = shutdown.recv().await;
+                        Err(io::Error::from(io::ErrorKind::Interrupted))
+                    };
+                    match with_timeout(wait, smol::future::or(fill, stop)).await {
+                        Some(read) => read,
+                        None if first => return Err(HeadError::Timeout),
+                        None => return Ok(None),
+                    }
+                }
+            };
+            match read {
+                Ok(0) if self.client.pending().is_empty() => return Ok(None),
+                Ok(0) => return Err(HeadError::Gone),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+                    return Err(HeadError::Reject(Reject::HeadTooLarge))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(None),
+                Err(_) => return Err(HeadError::Gone),
+            }
+        }
+    }
+
+    async fn forward(&mut self, request: Request) -> Next {
+        let client_ip = self.peer.ip().to_canonical();
+        let mut retried = false;
+        loop {
+            let reused = self.backend.is_some();
+            match self.exchange(&request).await {
+                Ok(next) => return next,
+                Err(BackendFailure::StaleConnection)
+                    if reused && !retried && request.body == Framing::Empty =>
+                {
+                    log::debug!(
+                        "{client_ip}: backend closed a kept-alive connection; sending again"
+                    );
+                    self.backend = None;
+                    retried = true;
+                }
+                Err(BackendFailure::StaleConnection) => {
+                    log::warn!(
+                        "{client_ip} \"{}\": backend closed the connection without answering",
+                        request.summary
+                    );
+                    self.send_error(502, "the device closed the connection without answering")
+                        .await;
+                    return Next::Close;
+                }
+                Err(BackendFailure::Status(status, why)) => {
+                    log::warn!("{client_ip} \"{}\": {status}: {why}", request.summary);
+                    let detail = if status == 504 {
+                        "the device did not answer in time"
+                    } else {
+                        "the device could not be reached or gave a bad answer"
+                    };
+                    self.send_error(status, detail).await;
+                    return Next::Close;
+                }
+                Err(BackendFailure::ClientGone) => return Next::Close,
+            }
+        }
+    }
+
+    /// Sends one request and relays the answer.
+    async fn exchange(&mut self, request: &Request) -> Result<Next, BackendFailure> {
+        let timeouts = self.settings.timeouts;
+        if self.backend.is_none() {
+            let socket = connect(self.settings.backend, timeouts.connect).await?;
+            self.backend = Some(Buffered::new(socket));
+        }
+        let backend = self.backend.as_mut().expect("connected above");
+
+        // The head and the body bytes already received go out in one write.
+        let head_and_start = join_head_and_body_start(request, self.client.pending());
+        let sent = match &head_and_start {
+            Some((bytes, _)) => backend.io.write_all(bytes).await,
+            None => backend.io.write_all(&request.head).await,
+        };
+        if sent.is_err() {
+            self.backend = None;
+            return Err(BackendFailure::StaleConnection);
+        }
+        if request.body != Framing::Empty {
+            let mut framing = request.body;
+            if let (Some((_, taken)), Framing::Length(n)) = (&head_and_start, request.body) {
+                self.client.consume(*taken);
+                framing = Framing::Length(n - *taken as u64);
+            }
+            if request.expect_continue && self.client.pending().is_empty() {
+                if self
+                    .client
+                    .io
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return Err(BackendFailure::ClientGone);
+                }
+            }
+            match body::copy_body(framing, &mut self.client, &mut backend.io, timeouts.idle).await {
+                Ok(()) => {}
+                Err(CopyError::Write(e)) => {
+                    self.backend = None;
+                    return Err(BackendFailure::Status(
+                        502,
+                        format!("sending the request body: {e}"),
+                    ));
+                }
+                Err(e) => {
+                    log::debug!("{}: request body: {e}", self.peer.ip().to_canonical());
+                    return Err(BackendFailure::ClientGone);
+                }
+            }
+        }
+
+        let response = loop {
+            let response = self.read_response(request).await?;
+            if (100..200).contains(&response.status) && response.status != 101 {
+                // Interim answers (103 Early Hints, 100 from the backend) are
+                // passed on to HTTP/1.1 clients and skipped for HTTP/1.0 ones.
+                if !request.http10 && self.client.io.write_all(&response.head).await.is_err() {
+                    return Err(BackendFailure::ClientGone);
+                }
+                continue;
+            }
+            break response;
+        };
+        log::debug!(
+            "{} \"{}\" {}",
+            self.peer.ip().to_canonical(),
+            request.summary,
+            response.status
+        );
+        if self.client.io.write_all(&response.head).await.is_err() {
+            self.backend = None;
+            return Err(BackendFailure::ClientGone);
+        }
+        let backend = self.backend.as_mut().expect("still connected");
+        if response.status == 101 {
+            if let Err(e) = body::tunnel(&mut self.client, backend, timeouts.idle).await {
+                log::debug!("{}: tunnel ended: {e}", self.peer.ip().to_canonical());
+            }
+            self.backend = None;
+            return Ok(Next::Close);
+        }
+        if let Err(e) = body::copy_body(
+            response.body,
+            backend,
+            &mut self.client.io,
+            timeouts.backend,
+        )
+        .await
+        {
+            log::debug!(
+                "{} \"{}\": response body: {e}",
+                self.peer.ip().to_canonical(),
+                request.summary
+            );
+            self.backend = None;
+            return Ok(Next::Close);
+        }
+        if !response.backend_keep_alive {
+            self.backend = None;
+        }
+        Ok(
+            if response.client_keep_alive
+                && self.settings.shutdown.is_empty()
+                && !self.settings.shutdown.is_closed()
+            {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            },
+        )
+    }
+
+    async fn read_response(&mut self, request: &Request) -> Result<Response, BackendFailure> {
+        let backend = self.backend.as_mut().expect("connected");
+        let deadline = Instant::now() + self.settings.timeouts.backend;
+        loop {
+            if !backend.pending().is_empty() {
+                match head::parse_response(backend.pending(), request, self.settings.backend) {
+                    Ok(Some((response, len))) => {
+                        backend.consume(len);
+                        return Ok(response);
+                    }
+                    Ok(None) => {}
+                    Err(bad) => {
+                        self.backend = None;
+                        return Err(BackendFailure::Status(502, bad.0.to_string()));
+                    }
+                }
+            }
+            let nothing_yet = backend.pending().is_empty();
+            let read = with_deadline(deadline, backend.fill()).await;
+            match read {
+                None => {
+                    self.backend = None;
+                    return Err(BackendFailure::Status(504, "no response in time".into()));
+                }
+                Some(Ok(0)) | Some(Err(_)) if nothing_yet => {
+                    self.backend = None;
+                    return Err(BackendFailure::StaleConnection);
+                }
+                Some(Ok(0)) => {
+                    self.backend = None;
+                    return Err(BackendFailure::Status(
+                        502,
+                        "response head cut short".into(),
+                    ));
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::OutOfMemory => {
+                    self.backend = None;
+                    return Err(BackendFailure::Status(
+                        502,
+                        "response head too large".into(),
+                    ));
+                }
+                Some(Err(e)) => {
+                    self.backend = None;
+                    return Err(BackendFailure::Status(
+                        502,
+                        format!("reading the response: {e}"),
+                    ));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn send_error(&mut self, status: u16, detail: &str) {
+        let response = head::error_response(status, detail);
+        let _ = with_timeout(Duration::from_secs(2), self.client.io.write_all(&response)).await;
+    }
+}
+
+/// For a request with a Content-Length body, the head followed by as much of
+/// the body as already arrived with it, and how many body bytes that is.
+fn join_head_and_body_start(request: &Request, pending: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let Framing::Length(n) = request.body else {
+        return None;
+    };
+    let take = pending.len().min(n.min(usize::MAX as u64) as usize);
+    if take == 0 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(request.head.len() + take);
+    bytes.extend_from_slice(&request.head);
+    bytes.extend_from_slice(&pending[..take]);
+    Some((bytes, take))
+}
+
+/// Connects to the backend, resolving a name at each connect (a camera's
+/// DHCP address may change). Names are resolved off the event loop.
+async fn connect(backend: &Backend, timeout: Duration) -> Result<Async<TcpStream>, BackendFailure> {
+    let addrs: Vec<SocketAddr> = match backend.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, backend.port)],
+        Err(_) => {
+            let name = (backend.host.clone(), backend.port);
+            let lookup = smol::unblock(move || name.to_socket_addrs().map(Vec::from_iter));
+            match with_timeout(timeout, lookup).await {
+                Some(Ok(addrs)) if !addrs.is_empty() => addrs,
+                Some(Ok(_)) | Some(Err(_)) => {
+                    return Err(BackendFailure::Status(
+                        502,
+                        format!("cannot resolve {}", backend.host),
+                    ))
+                }
+                None => {
+                    return Err(BackendFailure::Status(
+                        504,
+                        format!("resolving {} timed out", backend.host),
+                    ))
+                }
+            }
+        }
+    };
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    for addr in addrs {
+        match with_deadline(deadline, Async::<TcpStream>::connect(addr)).await {
+            Some(Ok(socket)) => {
+                // Heads and small frames must not wait for Nagle's timer.
+                let _ = socket.get_ref().set_nodelay(true);
+                return Ok(socket);
+            }
+            Some(Err(e)) => last_error = Some(format!("connecting to {backend}: {e}")),
+            None => {
+                return Err(BackendFailure::Status(
+                    504,
+                    format!("connecting to {backend} timed out"),
+                ))
+            }
+        }
+    }
+    Err(BackendFailure::Status(502, last_error.unwrap_or_default()))
+}
+
+/// `Some(output)`, or None when `duration` passes first.
+pub async fn with_timeout<T>(duration: Duration, future: impl Future<Output = T>) -> Option<T> {
+    with_deadline(Instant::now() + duration, future).await
+}
+
+pub async fn with_deadline<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
+    smol::future::or(async { Some(future.await) }, async {
+        Timer::at(deadline).await;
+        None
+    })
+    .await
+}

@@ -1,0 +1,259 @@
+//! Listening sockets, the accept loops, the connection limit, certificate
+//! reload on SIGHUP and graceful shutdown, all on one LocalExecutor on the
+//! main thread.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use openssl::ssl::SslContext;
+use smol::{Async, LocalExecutor, Timer};
+
+use crate::cli::{Config, Listen, Route, TlsFiles};
+use crate::proxy::{with_timeout, Session, Settings};
+use crate::signals::{Signal, Signals};
+use crate::stream::ClientStream;
+use crate::tls::{Identity, TlsStream};
+use crate::Error;
+
+/// A route with its socket bound (before any privilege drop or fork).
+pub struct BoundRoute {
+    pub route: Route,
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Binds every route's port, or names the first that cannot be bound.
+pub fn bind(routes: &[Route]) -> Result<Vec<BoundRoute>, Error> {
+    routes
+        .iter()
+        .map(|route| {
+            let listener = match route.listen {
+                Listen::Addr(addr) => TcpListener::bind(addr),
+                // All addresses: the IPv6 wildcard also takes IPv4 on Linux;
+                // a kernel without IPv6 gets the IPv4 wildcard.
+                Listen::Any(port) => TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
+                    .or_else(|_| TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))),
+            }
+            .map_err(|e| Error::new(format!("cannot listen on {}: {e}", route.listen)))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| Error::new(format!("cannot listen on {}: {e}", route.listen)))?;
+            Ok(BoundRoute {
+                route: route.clone(),
+                listener,
+                addr,
+            })
+        })
+        .collect()
+}
+
+/// The certificate in use, and where to reload it from.
+pub struct TlsState {
+    pub files: TlsFiles,
+    pub context: SslContext,
+}
+
+struct Shared {
+    config: Config,
+    tls: Option<RefCell<TlsState>>,
+    active: Cell<usize>,
+    /// Dropped to tell open connections that camtls is stopping.
+    shutdown_sender: RefCell<Option<smol::channel::Sender<()>>>,
+    shutdown: smol::channel::Receiver<()>,
+    last_limit_warning: Cell<Option<Instant>>,
+}
+
+/// Counts a connection for the limit for as long as it lives.
+struct Slot(Rc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, then lets open exchanges finish for the
+/// grace period.
+pub fn run(
+    config: Config,
+    tls: Option<TlsState>,
+    bound: Vec<BoundRoute>,
+    signals: Signals,
+) -> Result<(), Error> {
+    let (sender, receiver) = smol::channel::bounded(1);
+    let shared = Rc::new(Shared {
+        config,
+        tls: tls.map(RefCell::new),
+        active: Cell::new(0),
+        shutdown_sender: RefCell::new(Some(sender)),
+        shutdown: receiver,
+        last_limit_warning: Cell::new(None),
+    });
+    let executor = Rc::new(LocalExecutor::new());
+    smol::block_on(executor.run(async {
+        let mut accept_tasks = Vec::new();
+        for b in bound {
+            let scheme = if shared.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            log::info!(
+                "listening on {scheme}://{} for http://{}",
+                b.addr,
+                b.route.backend
+            );
+            let listener = Async::new(b.listener)
+                .map_err(|e| Error::new(format!("cannot listen on {}: {e}", b.addr)))?;
+            accept_tasks.push(executor.spawn(accept_loop(
+                shared.clone(),
+                executor.clone(),
+                listener,
+                b.route,
+            )));
+        }
+        loop {
+            match signals.next().await {
+                Signal::Reload => reload(&shared),
+                Signal::Stop(name) => {
+                    log::info!("{name}: no new connections; {} open", shared.active.get());
+                    break;
+                }
+            }
+        }
+        drop(accept_tasks);
+        shared.shutdown_sender.borrow_mut().take();
+        let grace = shared.config.timeouts.shutdown_grace;
+        let drained = with_timeout(grace, async {
+            while shared.active.get() > 0 {
+                Timer::after(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        if drained.is_none() {
+            log::info!(
+                "{} connections still open after {grace:?}; closing them",
+                shared.active.get()
+            );
+        }
+        log::info!("stopped");
+        Ok(())
+    }))
+}
+
+async fn accept_loop(
+    shared: Rc<Shared>,
+    executor: Rc<LocalExecutor<'static>>,
+    listener: Async<TcpListener>,
+    route: Route,
+) {
+    let route = Rc::new(route);
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                log::warn!("accepting on {}: {e}", route.listen);
+                // Out of descriptors or memory: give open connections time to
+                // finish instead of spinning on the error.
+                if matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) {
+                    Timer::after(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        if shared.active.get() >= shared.config.max_connections {
+            // Closing at once keeps the accept loop and the others moving; a
+            // handshake first would spend the CPU the limit is there to save.
+            drop(socket);
+            let now = Instant::now();
+            if shared
+                .last_limit_warning
+                .get()
+                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
+            {
+                shared.last_limit_warning.set(Some(now));
+                log::warn!(
+                    "connection limit ({}) reached: refusing {}",
+                    shared.config.max_connections,
+                    peer.ip().to_canonical()
+                );
+            }
+            continue;
+        }
+        shared.active.set(shared.active.get() + 1);
+        let slot = Slot(shared.clone());
+        let route = route.clone();
+        executor
+            .spawn(async move {
+                let slot = slot;
+                handle(&slot.0, &route, socket, peer).await;
+            })
+            .detach();
+    }
+}
+
+async fn handle(shared: &Shared, route: &Route, socket: Async<TcpStream>, peer: SocketAddr) {
+    let local = match socket.get_ref().local_addr() {
+        Ok(addr) => addr,
+        Err(_) => return,
+    };
+    let _ = socket.get_ref().set_nodelay(true);
+    let timeouts = &shared.config.timeouts;
+    let client = match &shared.tls {
+        None => ClientStream::Plain(socket),
+        Some(tls) => {
+            let context = tls.borrow().context.clone();
+            match with_timeout(timeouts.handshake, TlsStream::accept(&context, socket)).await {
+                Some(Ok(stream)) => ClientStream::Tls(stream),
+                Some(Err(e)) => {
+                    log::debug!("{}: TLS handshake failed: {e}", peer.ip().to_canonical());
+                    return;
+                }
+                None => {
+                    log::debug!("{}: TLS handshake timed out", peer.ip().to_canonical());
+                    return;
+                }
+            }
+        }
+    };
+    let settings = Settings {
+        backend: &route.backend,
+        timeouts,
+        preserve_host: shared.config.preserve_host,
+        tls: shared.tls.is_some(),
+        shutdown: &shared.shutdown,
+    };
+    Session::new(&settings, client, peer, local).run().await;
+}
+
+/// SIGHUP: a new certificate and key for new connections; open ones keep
+/// theirs. A broken pair on disk leaves the running one in place.
+fn reload(shared: &Shared) {
+    let Some(tls) = &shared.tls else {
+        log::info!("SIGHUP: nothing to reload with --plain");
+        return;
+    };
+    let files = tls.borrow().files.clone();
+    match Identity::load(&files).and_then(|id| Ok((id.server_context()?, id))) {
+        Ok((context, identity)) => {
+            tls.borrow_mut().context = context;
+            log::info!(
+                "SIGHUP: certificate reloaded, SHA-256 fingerprint {}",
+                identity.fingerprint()
+            );
+            for warning in crate::tls::startup_warnings(&files, &identity) {
+                log::warn!("{warning}");
+            }
+        }
+        Err(e) => log::error!("SIGHUP: {e}; still serving the previous certificate"),
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::new(e.to_string())
+    }
+}

@@ -1,0 +1,143 @@
+//! The two kinds of byte stream a connection has (a client, TLS or plain; a
+//! backend, plain TCP) and the read buffer that keeps bytes received past a
+//! head for the body or the next head.
+
+use std::io;
+use std::net::TcpStream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::Async;
+
+use crate::tls::TlsStream;
+
+/// Size of each connection's read buffer. A head must fit in it
+/// (head::MAX_HEAD_BYTES), and 16 KiB is one full TLS record, so a body moves
+/// through it one record per write.
+pub const BUFFER_BYTES: usize = 16 * 1024;
+
+/// A client connection: TLS, or plain with `--plain`.
+#[derive(Debug)]
+pub enum ClientStream {
+    Plain(Async<TcpStream>),
+    Tls(TlsStream),
+}
+
+impl ClientStream {
+    pub fn socket(&self) -> &Async<TcpStream> {
+        match self {
+            ClientStream::Plain(s) => s,
+            ClientStream::Tls(s) => s.socket(),
+        }
+    }
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_close(cx),
+            ClientStream::Tls(s) => Pin::new(s).poll_close(cx),
+        }
+    }
+}
+
+/// A stream with a read buffer. Bytes in `buf[start..end]` have been received
+/// but not yet used: the rest of a head, a body, or the next request.
+#[derive(Debug)]
+pub struct Buffered<S> {
+    pub io: S,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl<S: AsyncRead + Unpin> Buffered<S> {
+    pub fn new(io: S) -> Buffered<S> {
+        Buffered {
+            io,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Received bytes not yet consumed.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.start);
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Gives the buffer's memory back while nothing is pending, so an idle
+    /// keep-alive connection costs little.
+    pub fn release(&mut self) {
+        if self.start == self.end {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads more bytes after the pending ones. Ready(Ok(0)) means end of
+    /// stream; an error of kind OutOfMemory means the buffer is full of
+    /// pending bytes (a head larger than the buffer).
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; BUFFER_BYTES];
+        }
+        if self.end == self.buf.len() {
+            if self.start == 0 {
+                return Poll::Ready(Err(io::ErrorKind::OutOfMemory.into()));
+            }
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut self.buf[self.end..]))?;
+        self.end += n;
+        Poll::Ready(Ok(n))
+    }
+
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+}

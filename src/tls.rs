@@ -1,0 +1,351 @@
+//! TLS: loading a certificate and key in the forms routers and users have,
+//! the server context (policy, sessions), and a small async adapter that
+//! drives an OpenSSL stream over a non-blocking socket.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{
+    ErrorCode, Ssl, SslAcceptor, SslContext, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
+    SslStream,
+};
+use openssl::x509::X509;
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::Async;
+
+use crate::cli::TlsFiles;
+use crate::Error;
+
+/// How long a TLS 1.2 session stays resumable, as nginx's
+/// `ssl_session_timeout 5m`.
+pub const SESSION_LIFETIME_SECS: i64 = 300;
+
+/// Sessions kept for resumption. Each costs well under 1 KiB; a router's
+/// handful of viewers reconnecting needs far fewer than OpenSSL's 20480.
+pub const SESSION_CACHE_SIZE: i32 = 512;
+
+extern "C" {
+    // Not wrapped by the openssl crate; present in every OpenSSL since 0.9.
+    fn SSL_CTX_set_timeout(
+        ctx: *mut openssl_sys::SSL_CTX,
+        t: std::os::raw::c_long,
+    ) -> std::os::raw::c_long;
+}
+
+/// A certificate chain and its key, checked to belong together.
+pub struct Identity {
+    pub leaf: X509,
+    pub chain: Vec<X509>,
+    pub key: PKey<Private>,
+}
+
+impl Identity {
+    /// Reads the certificate (leaf first, then intermediates) and the key:
+    /// PKCS#8, traditional RSA or SEC1 EC, from the key file or, without one,
+    /// from the certificate file.
+    pub fn load(files: &TlsFiles) -> Result<Identity, Error> {
+        let cert_pem = read_file("certificate", &files.cert)?;
+        let mut certs = X509::stack_from_pem(&cert_pem).map_err(|e| {
+            Error::new(format!(
+                "certificate {}: not a PEM certificate ({})",
+                files.cert.display(),
+                first_reason(&e)
+            ))
+        })?;
+        if certs.is_empty() {
+            return Err(Error::new(format!(
+                "certificate {}: no certificate found in the file",
+                files.cert.display()
+            )));
+        }
+        let leaf = certs.remove(0);
+        let (key_path, key_pem) = match &files.key {
+            Some(path) => (path.as_path(), read_file("key", path)?),
+            None => (files.cert.as_path(), cert_pem),
+        };
+        let key = parse_key(&key_pem).map_err(|why| {
+            let hint = if files.key.is_none() {
+                " (no --key given, so the key was looked for in the certificate file)"
+            } else {
+                ""
+            };
+            Error::new(format!("key {}: {why}{hint}", key_path.display()))
+        })?;
+        let matches = leaf
+            .public_key()
+            .map(|public| public.public_eq(&key))
+            .unwrap_or(false);
+        if !matches {
+            return Err(Error::new(format!(
+                "key {} does not match certificate {}",
+                key_path.display(),
+                files.cert.display()
+            )));
+        }
+        Ok(Identity {
+            leaf,
+            chain: certs,
+            key,
+        })
+    }
+
+    /// The SHA-256 fingerprint as browsers and viewer apps show it.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.leaf)
+    }
+
+    /// The server context: Mozilla's intermediate policy (TLS 1.2 and 1.3,
+    /// forward-secret AEAD suites only), a session cache, and buffers released
+    /// while a connection is idle.
+    pub fn server_context(&self) -> Result<SslContext, Error> {
+        let build = || -> Result<SslContext, openssl::error::ErrorStack> {
+            let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+            b.set_certificate(&self.leaf)?;
+            for cert in &self.chain {
+                b.add_extra_chain_cert(cert.clone())?;
+            }
+            b.set_private_key(&self.key)?;
+            b.check_private_key()?;
+            // Server order, so that ChaCha20 can be moved first for the
+            // clients that prefer it: routers' MIPS cores have no AES unit.
+            b.set_options(
+                SslOptions::CIPHER_SERVER_PREFERENCE
+                    | SslOptions::PRIORITIZE_CHACHA
+                    | SslOptions::NO_RENEGOTIATION
+                    | SslOptions::NO_COMPRESSION
+                    // Browsers often close without close_notify; HTTP framing,
+                    // not the TLS alert, tells whether a message was complete.
+                    | SslOptions::IGNORE_UNEXPECTED_EOF,
+            );
+            b.set_mode(SslMode::RELEASE_BUFFERS);
+            b.set_session_cache_mode(SslSessionCacheMode::SERVER);
+            b.set_session_cache_size(SESSION_CACHE_SIZE);
+            // SAFETY: the builder owns a valid SSL_CTX for the whole call.
+            unsafe { SSL_CTX_set_timeout(b.as_ptr(), SESSION_LIFETIME_SECS) };
+            Ok(b.build().into_context())
+        };
+        build().map_err(|e| Error::new(format!("TLS setup failed: {}", first_reason(&e))))
+    }
+}
+
+/// Warnings a user should see at start: a key others can read, a
+/// certificate that has expired.
+pub fn startup_warnings(files: &TlsFiles, identity: &Identity) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let key_path = files.key.as_ref().unwrap_or(&files.cert);
+    if let Ok(meta) = fs::metadata(key_path) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            warnings.push(format!(
+                "key file {} is readable by group or others (mode {:o}); chmod 600 it",
+                key_path.display(),
+                mode & 0o777
+            ));
+        }
+    }
+    if let Ok(now) = openssl::asn1::Asn1Time::days_from_now(0) {
+        if identity.leaf.not_after() < now {
+            warnings.push(format!(
+                "certificate {} expired on {}",
+                files.cert.display(),
+                identity.leaf.not_after()
+            ));
+        }
+    }
+    warnings
+}
+
+pub fn fingerprint(cert: &X509) -> String {
+    match cert.digest(MessageDigest::sha256()) {
+        Ok(digest) => digest
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        Err(_) => String::from("(unavailable)"),
+    }
+}
+
+/// `camtls fingerprint FILE`.
+pub fn fingerprint_file(path: &Path) -> Result<String, Error> {
+    let pem = read_file("certificate", path)?;
+    let cert = X509::from_pem(&pem).map_err(|e| {
+        Error::new(format!(
+            "certificate {}: not a PEM certificate ({})",
+            path.display(),
+            first_reason(&e)
+        ))
+    })?;
+    Ok(fingerprint(&cert))
+}
+
+fn read_file(what: &str, path: &Path) -> Result<Vec<u8>, Error> {
+    fs::read(path).map_err(|e| Error::new(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+fn parse_key(pem: &[u8]) -> Result<PKey<Private>, String> {
+    if !pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(String::from("no private key found in the file"));
+    }
+    // A passphrase prompt would hang an unattended start; refuse instead.
+    PKey::private_key_from_pem_callback(pem, |_| Ok(0)).map_err(|e| {
+        if pem.windows(9).any(|w| w == b"ENCRYPTED") {
+            String::from("the key is protected by a passphrase; camtls needs it unencrypted")
+        } else {
+            format!("not a readable private key ({})", first_reason(&e))
+        }
+    })
+}
+
+fn first_reason(stack: &openssl::error::ErrorStack) -> String {
+    stack
+        .errors()
+        .first()
+        .and_then(|e| e.reason().map(String::from))
+        .unwrap_or_else(|| stack.to_string())
+}
+
+/// A socket as std::io for OpenSSL: the socket is non-blocking, so OpenSSL
+/// sees WouldBlock and reports WANT_READ/WANT_WRITE.
+#[derive(Debug)]
+pub struct SocketIo(pub Async<TcpStream>);
+
+impl Read for SocketIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0.get_ref()).read(buf)
+    }
+}
+
+impl Write for SocketIo {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0.get_ref()).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A server-side TLS stream on the async reactor.
+#[derive(Debug)]
+pub struct TlsStream {
+    ssl: SslStream<SocketIo>,
+    shutdown_sent: bool,
+}
+
+impl TlsStream {
+    /// Runs the server handshake to completion (or failure).
+    pub async fn accept(ctx: &SslContext, socket: Async<TcpStream>) -> io::Result<TlsStream> {
+        let ssl = Ssl::new(ctx).map_err(io::Error::other)?;
+        let mut ssl = SslStream::new(ssl, SocketIo(socket)).map_err(io::Error::other)?;
+        std::future::poll_fn(|cx| loop {
+            match ssl.accept() {
+                Ok(()) => return Poll::Ready(Ok::<(), io::Error>(())),
+                Err(e) => ready!(wait_for_socket(&ssl, e, cx))?,
+            }
+        })
+        .await?;
+        Ok(TlsStream {
+            ssl,
+            shutdown_sent: false,
+        })
+    }
+
+    pub fn socket(&self) -> &Async<TcpStream> {
+        &self.ssl.get_ref().0
+    }
+
+    pub fn ssl(&self) -> &openssl::ssl::SslRef {
+        self.ssl.ssl()
+    }
+}
+
+/// After an OpenSSL call that could not finish, waits for the socket state it
+/// asked for; anything else becomes an io::Error.
+fn wait_for_socket(
+    ssl: &SslStream<SocketIo>,
+    err: openssl::ssl::Error,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    let socket = &ssl.get_ref().0;
+    match err.code() {
+        ErrorCode::WANT_READ => socket.poll_readable(cx),
+        ErrorCode::WANT_WRITE => socket.poll_writable(cx),
+        ErrorCode::ZERO_RETURN => Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into())),
+        _ => Poll::Ready(Err(match err.into_io_error() {
+            Ok(io) => io,
+            Err(e) => match e.ssl_error() {
+                Some(stack) => io::Error::new(io::ErrorKind::InvalidData, first_reason(stack)),
+                None => io::Error::from(io::ErrorKind::UnexpectedEof),
+            },
+        })),
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            match this.ssl.ssl_read(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => return Poll::Ready(Ok(0)),
+                Err(e) => ready!(wait_for_socket(&this.ssl, e, cx))?,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            match this.ssl.ssl_write(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) => ready!(wait_for_socket(&this.ssl, e, cx))?,
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // SSL_write returns only once its record is in the socket.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shutdown_sent {
+            loop {
+                match this.ssl.shutdown() {
+                    Ok(_) => break,
+                    Err(e) if e.code() == ErrorCode::WANT_WRITE => {
+                        ready!(this.socket().poll_writable(cx))?
+                    }
+                    // The peer may be gone already; closing goes on regardless.
+                    Err(_) => break,
+                }
+            }
+            this.shutdown_sent = true;
+        }
+        Poll::Ready(this.socket().get_ref().shutdown(std::net::Shutdown::Write))
+    }
+}
