@@ -382,10 +382,10 @@ for ipk in "$@"; do
 		same "$(cat "$u/control/conffiles")" /etc/config/camtls
 	check "$base: control members and modes" same "$(tar -tvzf "$u/outer/control.tar.gz" |
 		awk '{print $1, $2, $6}' | sort | tr '\n' ';')" \
-		"-rw-r--r-- root/root ./conffiles;-rw-r--r-- root/root ./control;-rwxr-xr-x root/root ./postinst;-rwxr-xr-x root/root ./prerm;drwxr-xr-x root/root ./;"
+		"-rw-r--r-- 0/0 ./conffiles;-rw-r--r-- 0/0 ./control;-rwxr-xr-x 0/0 ./postinst;-rwxr-xr-x 0/0 ./prerm;drwxr-xr-x 0/0 ./;"
 	check "$base: data members, modes, owners" same "$(tar -tvzf "$u/outer/data.tar.gz" |
 		awk '{print $1, $2, $6}' | tr '\n' ';')" \
-		"drwxr-xr-x root/root ./;drwxr-xr-x root/root ./etc/;drwxr-xr-x root/root ./etc/config/;-rw------- root/root ./etc/config/camtls;drwxr-xr-x root/root ./etc/init.d/;-rwxr-xr-x root/root ./etc/init.d/camtls;drwxr-xr-x root/root ./usr/;drwxr-xr-x root/root ./usr/sbin/;-rwxr-xr-x root/root ./usr/sbin/camtls;"
+		"drwxr-xr-x 0/0 ./;drwxr-xr-x 0/0 ./etc/;drwxr-xr-x 0/0 ./etc/config/;-rw------- 0/0 ./etc/config/camtls;drwxr-xr-x 0/0 ./etc/init.d/;-rwxr-xr-x 0/0 ./etc/init.d/camtls;drwxr-xr-x 0/0 ./usr/;drwxr-xr-x 0/0 ./usr/sbin/;-rwxr-xr-x 0/0 ./usr/sbin/camtls;"
 	check "$base: init script is the package's" cmp -s "$u/data/etc/init.d/camtls" "$init"
 	check "$base: config is the package's" cmp -s "$u/data/etc/config/camtls" "$pkg/camtls/files/camtls.config"
 	q=$(qemu_for "$arch")

@@ -1,0 +1,39 @@
+# OpenWrt: an installable .ipk for each static router binary (no SDK needed),
+# and the tests of the package: the init script run under busybox ash on
+# sample configurations, every .ipk unpacked, checked and its binary run
+# under qemu-user. The SDK/feed build is openwrt-package/camtls/Makefile.
+#
+#   make ipk            dist/camtls_VERSION_ARCH.ipk for the six release targets
+#   make test-openwrt   the tests, packing only the emulated targets' binaries
+
+APT_PACKAGES += busybox shellcheck qemu-user-static tar gzip
+TEST_TARGETS += test-openwrt
+
+# The architecture names opkg uses (`opkg print-architecture` on the router).
+OPENWRT_ARCH_mips-unknown-linux-musl := mips_24kc
+OPENWRT_ARCH_mipsel-unknown-linux-musl := mipsel_24kc
+OPENWRT_ARCH_armv7-unknown-linux-musleabihf := arm_cortex-a7_neon-vfpv4
+OPENWRT_ARCH_armv7-unknown-linux-musleabi := arm_cortex-a9
+OPENWRT_ARCH_aarch64-unknown-linux-musl := aarch64_cortex-a53
+OPENWRT_ARCH_x86_64-unknown-linux-musl := x86_64
+
+ipk_file = $(DIST)/camtls_$(VERSION)_$(OPENWRT_ARCH_$(1)).ipk
+OPENWRT_FILES := openwrt-package/ipk/build-ipk.sh openwrt-package/ipk/postinst \
+  openwrt-package/ipk/prerm openwrt-package/camtls/files/camtls.init \
+  openwrt-package/camtls/files/camtls.config
+
+define openwrt_ipk_rule
+$(call ipk_file,$(1)): $(call dist_bin,$(1)) $(OPENWRT_FILES)
+	openwrt-package/ipk/build-ipk.sh $(call dist_bin,$(1)) $(OPENWRT_ARCH_$(1)) $(VERSION) $(DIST)
+endef
+$(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_ipk_rule,$(t))))
+
+.PHONY: ipk test-openwrt
+
+ipk: release $(foreach t,$(RELEASE_TARGETS),$(call ipk_file,$(t)))
+
+# The init script calls the host build (--check, gen-cert, fingerprint); the
+# packages carry the emulated router builds that `make test` makes anyway.
+test-openwrt: deps build $(foreach t,$(EMULATED_TARGETS),$(call ipk_file,$(t)))
+	CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh \
+	  $(foreach t,$(EMULATED_TARGETS),$(call ipk_file,$(t)))
