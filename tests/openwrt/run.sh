@@ -101,6 +101,7 @@ cmdline() { # the expected command line, as the record joins it
 }
 triggers_ok() {
 	has_line "$calls" "reload_trigger camtls" &&
+		has_line "$calls" "raw_trigger acme.issue|5000|/etc/init.d/camtls|reload" &&
 		has_line "$calls" "raw_trigger acme.renew|5000|/etc/init.d/camtls|reload"
 }
 
@@ -153,7 +154,7 @@ procd_params() {
 		has_line "$calls" "param term_timeout|5"
 }
 check "several: respawn, logs to logread, stop waits past the grace time" procd_params
-check "several: reload on config change and on acme.renew" triggers_ok
+check "several: reload on config change and on acme.issue/acme.renew" triggers_ok
 check "several: firewall told to reload once ports are opened" has_line "$calls" "config_changed firewall"
 check "several: key copied for the user, 0600" same "$(mode_owner "$c/run/key.pem")" "600 $nobody_ids"
 check "several: key copy is acme.sh's key" cmp -s "$c/run/key.pem" "$c/acme/cams.example.net.key"
