@@ -250,16 +250,12 @@ impl<'a> Session<'a> {
                 self.client.consume(*taken);
                 framing = Framing::Length(n - *taken as u64);
             }
-            if request.expect_continue && self.client.pending().is_empty() {
-                if self
-                    .client
-                    .io
-                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                    .await
-                    .is_err()
-                {
-                    return Err(BackendFailure::ClientGone);
-                }
+            let continue_ = b"HTTP/1.1 100 Continue\r\n\r\n";
+            if request.expect_continue
+                && self.client.pending().is_empty()
+                && self.client.io.write_all(continue_).await.is_err()
+            {
+                return Err(BackendFailure::ClientGone);
             }
             match body::copy_body(framing, &mut self.client, &mut backend.io, timeouts.idle).await {
                 Ok(()) => {}

@@ -219,13 +219,13 @@ pub struct SocketIo(pub Async<TcpStream>);
 
 impl Read for SocketIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0.get_ref()).read(buf)
+        self.0.get_ref().read(buf)
     }
 }
 
 impl Write for SocketIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0.get_ref()).write(buf)
+        self.0.get_ref().write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

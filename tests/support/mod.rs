@@ -1,0 +1,645 @@
+//! Test harness: runs the real camtls binary (or the one named by CAMTLS_BIN,
+//! under the command prefix CAMTLS_RUNNER, e.g. `qemu-mipsel-static`) on
+//! 127.0.0.1, in front of test backends that are plain std threads, and talks
+//! to it with OpenSSL as the TLS client. Everything stays on loopback.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion};
+use openssl::x509::extension::SubjectAlternativeName;
+use openssl::x509::{X509NameBuilder, X509};
+
+/// Generous: under qemu-user a MIPS binary starts and handshakes slowly.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The binary under test and its runner prefix.
+pub fn camtls() -> Command {
+    let bin =
+        std::env::var("CAMTLS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_camtls").to_string());
+    let runner = std::env::var("CAMTLS_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// A directory of its own for each test, removed afterwards.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "camtls-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Ecdsa,
+    Rsa,
+}
+
+pub fn new_key(kind: KeyKind) -> PKey<Private> {
+    match kind {
+        KeyKind::Rsa => PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+        KeyKind::Ecdsa => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+            PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
+        }
+    }
+}
+
+/// A certificate for `key`, signed by `issuer` (self-signed when None).
+pub fn new_cert(key: &PKey<Private>, cn: &str, issuer: Option<(&X509, &PKey<Private>)>) -> X509 {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+    b.set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
+    b.set_subject_name(&name).unwrap();
+    match issuer {
+        Some((cert, _)) => b.set_issuer_name(cert.subject_name()).unwrap(),
+        None => b.set_issuer_name(&name).unwrap(),
+    }
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    let san = SubjectAlternativeName::new()
+        .dns("localhost")
+        .ip("127.0.0.1")
+        .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
+        .unwrap();
+    b.append_extension(san).unwrap();
+    let signer = issuer.map(|(_, k)| k).unwrap_or(key);
+    b.sign(signer, MessageDigest::sha256()).unwrap();
+    b.build()
+}
+
+/// A certificate and key written to files, as a user would have them.
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub x509: X509,
+}
+
+pub fn write_pair(dir: &TempDir, kind: KeyKind) -> CertFiles {
+    let key = new_key(kind);
+    let x509 = new_cert(&key, "localhost", None);
+    let cert = dir.path(&format!("{kind:?}.crt"));
+    let key_path = dir.path(&format!("{kind:?}.key"));
+    std::fs::write(&cert, x509.to_pem().unwrap()).unwrap();
+    write_private(&key_path, &key.private_key_to_pem_pkcs8().unwrap());
+    CertFiles {
+        cert,
+        key: key_path,
+        x509,
+    }
+}
+
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+pub fn fingerprint(cert: &X509) -> String {
+    cert.digest(MessageDigest::sha256())
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A running camtls; killed when dropped.
+pub struct Proxy {
+    pub child: Child,
+    /// One per --route, in order.
+    pub addrs: Vec<SocketAddr>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    /// Starts camtls with `args` and waits until every route listens.
+    pub fn start(args: &[String]) -> Proxy {
+        let routes = args.iter().filter(|a| *a == "--route").count();
+        let mut child = camtls()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start camtls");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest
+                        .split("://")
+                        .nth(1)
+                        .and_then(|r| r.split(' ').next())
+                        .unwrap_or("");
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while addrs.len() < routes {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(addr) => addrs.push(addr),
+                Err(_) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        thread::sleep(Duration::from_millis(100));
+                        panic!(
+                            "camtls exited with {status}: {}",
+                            log.lock().unwrap().join("\n")
+                        );
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "camtls did not start: {:?}",
+                        log.lock().unwrap()
+                    );
+                }
+            }
+        }
+        Proxy { child, addrs, log }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the log has a line containing `text`.
+    pub fn wait_for_log(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {text:?} in:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "camtls did not exit");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The usual arguments: one route to `backend`, TLS with `pair`, quiet log.
+pub fn args(backend: SocketAddr, pair: Option<&CertFiles>, extra: &[&str]) -> Vec<String> {
+    let mut a = vec!["--route".to_string(), format!("127.0.0.1:0={backend}")];
+    match pair {
+        Some(p) => {
+            a.extend(["--cert".into(), p.cert.display().to_string()]);
+            a.extend(["--key".into(), p.key.display().to_string()]);
+        }
+        None => a.push("--plain".into()),
+    }
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// A TLS client that trusts anything: these tests check the proxy, not PKI.
+pub fn tls_connect(addr: SocketAddr) -> SslStream<TcpStream> {
+    tls_connect_with(addr, |_| {})
+}
+
+pub fn tls_connect_with(
+    addr: SocketAddr,
+    configure: impl FnOnce(&mut openssl::ssl::SslConnectorBuilder),
+) -> SslStream<TcpStream> {
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_verify(SslVerifyMode::NONE);
+    b.set_min_proto_version(Some(SslVersion::TLS1_2)).unwrap();
+    configure(&mut b);
+    let connector = b.build();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    connector.connect("localhost", tcp).expect("TLS handshake")
+}
+
+pub fn plain_connect(addr: SocketAddr) -> TcpStream {
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    tcp
+}
+
+/// Reads until the peer closes (or the read timeout passes).
+pub fn read_to_close(stream: &mut impl Read) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A client-side reader of responses that keeps bytes past each one.
+pub struct ResponseReader<S> {
+    pub stream: S,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl<S: Read + Write> ResponseReader<S> {
+    pub fn new(stream: S) -> Self {
+        ResponseReader {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+        self.stream.flush().unwrap();
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16384];
+        match self.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// Reads until `n` bytes are buffered; false if the stream ended first.
+    pub fn fill_to(&mut self, n: usize) -> bool {
+        while self.buf.len() < n {
+            if !self.fill() {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub fn take(&mut self, n: usize) -> Vec<u8> {
+        self.buf.drain(..n).collect()
+    }
+
+    /// One response head (without its body).
+    pub fn head(&mut self) -> Option<(u16, String)> {
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = String::from_utf8(self.take(end + 4)).unwrap();
+                let status = head.split(' ').nth(1)?.parse().ok()?;
+                return Some((status, head));
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// One whole response to a request with method `method`.
+    pub fn response(&mut self, method: &str) -> Option<Reply> {
+        let (status, head) = self.head()?;
+        let mut reply = Reply {
+            status,
+            head,
+            body: Vec::new(),
+        };
+        if method == "HEAD" || status < 200 || status == 204 || status == 304 {
+            return Some(reply);
+        }
+        if reply
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            loop {
+                let line_end = loop {
+                    if let Some(i) = find(&self.buf, b"\r\n") {
+                        break i;
+                    }
+                    if !self.fill() {
+                        return None;
+                    }
+                };
+                let line = String::from_utf8(self.take(line_end + 2)).unwrap();
+                let size =
+                    usize::from_str_radix(line.trim().split(';').next().unwrap(), 16).unwrap();
+                if size == 0 {
+                    // No trailers in these tests.
+                    self.fill_to(2);
+                    self.take(2);
+                    return Some(reply);
+                }
+                if !self.fill_to(size + 2) {
+                    return None;
+                }
+                let data = self.take(size + 2);
+                reply.body.extend_from_slice(&data[..size]);
+            }
+        } else if let Some(len) = reply.header("content-length") {
+            let len: usize = len.parse().unwrap();
+            if !self.fill_to(len) {
+                return None;
+            }
+            reply.body = self.take(len);
+        } else {
+            while self.fill() {}
+            reply.body = std::mem::take(&mut self.buf);
+        }
+        Some(reply)
+    }
+
+    /// True when the peer has closed and nothing more is buffered.
+    pub fn is_closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill()
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One backend connection as a test handler sees it.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub buf: Vec<u8>,
+}
+
+impl Conn {
+    /// The next request head, or None when the proxy closed the connection.
+    pub fn head(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head: Vec<u8> = self.buf.drain(..end + 4).collect();
+                return Some(String::from_utf8(head).unwrap());
+            }
+            let mut chunk = [0u8; 16384];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Exactly `n` body bytes.
+    pub fn body(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 16384];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+        let n = n.min(self.buf.len());
+        self.buf.drain(..n).collect()
+    }
+
+    /// Reads until the bytes read end with `end` (e.g. the last chunk).
+    pub fn until(&mut self, end: &[u8]) -> Vec<u8> {
+        loop {
+            if let Some(i) = find(&self.buf, end) {
+                return self.buf.drain(..i + end.len()).collect();
+            }
+            let mut chunk = [0u8; 16384];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return std::mem::take(&mut self.buf),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
+    pub fn close(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// A test backend on 127.0.0.1: each connection runs `handler` on a thread
+/// of its own. Request heads are recorded in the order they arrive.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub connections: Arc<AtomicUsize>,
+}
+
+impl Backend {
+    pub fn start(handler: impl Fn(Conn) + Send + Sync + 'static) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        let handler = Arc::new(handler);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let handler = handler.clone();
+                thread::spawn(move || {
+                    stream.set_read_timeout(Some(WAIT)).unwrap();
+                    handler(Conn {
+                        stream,
+                        buf: Vec::new(),
+                    })
+                });
+            }
+        });
+        Backend { addr, connections }
+    }
+
+    /// Answers every request with `response`, keeping the connection open,
+    /// and sends each request head to the returned channel.
+    pub fn fixed(response: &'static [u8]) -> (Backend, std::sync::mpsc::Receiver<String>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        let backend = Backend::start(move |mut conn| {
+            while let Some(head) = conn.head() {
+                let _ = tx.lock().unwrap().send(head);
+                if !conn.send(response) {
+                    break;
+                }
+            }
+        });
+        (backend, rx)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// A closed port on loopback: bound, then released.
+pub fn closed_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+// WebSocket framing, enough for an echo test (RFC 6455).
+
+pub fn websocket_accept(key: &str) -> String {
+    let digest =
+        openssl::sha::sha1(format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes());
+    openssl::base64::encode_block(&digest)
+}
+
+/// A masked client text frame.
+pub fn ws_client_frame(payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut f = vec![0x81, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads one frame: (opcode, unmasked payload).
+pub fn ws_read_frame(r: &mut impl Read) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h).unwrap();
+    let masked = h[1] & 0x80 != 0;
+    let len = (h[1] & 0x7f) as usize;
+    assert!(len < 126);
+    let mut mask = [0u8; 4];
+    if masked {
+        r.read_exact(&mut mask).unwrap();
+    }
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).unwrap();
+    if masked {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
+    }
+    (h[0] & 0x0f, payload)
+}
+
+/// Backend side of a WebSocket echo: answers the upgrade, then echoes text
+/// frames (unmasked, as a server sends them) until a close frame.
+pub fn websocket_echo(mut conn: Conn) {
+    let Some(head) = conn.head() else { return };
+    let key = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("key forwarded")
+        .trim()
+        .to_string();
+    let reply = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        websocket_accept(&key)
+    );
+    conn.send(reply.as_bytes());
+    // Bytes that came with the head belong to the tunnel.
+    let mut reader =
+        std::io::Cursor::new(std::mem::take(&mut conn.buf)).chain(conn.stream.try_clone().unwrap());
+    loop {
+        let (op, payload) = ws_read_frame(&mut reader);
+        if op == 8 {
+            let _ = conn.stream.write_all(&[0x88, 0]);
+            break;
+        }
+        let mut f = vec![0x81, payload.len() as u8];
+        f.extend_from_slice(&payload);
+        if conn.stream.write_all(&f).is_err() {
+            break;
+        }
+    }
+}
