@@ -44,7 +44,7 @@ same() { [ "$1" = "$2" ] || { echo "     got:  $1" && echo "     want: $2" && fa
 mode_owner() { stat -c '%a %u:%g' "$1"; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # OpenWrt's userland is busybox: the scripts run with its applets alone.
 bb=$work/busybox-bin
@@ -246,6 +246,27 @@ run_init start
 check "refused by --check: no instance" lacks_text "$calls" "instance "
 check "refused by --check: the binary's reason is logged once" \
 	same "$(grep -c 'not started, the configuration was refused: .*same port' "$calls")" 1
+
+new_case nocert
+cat >"$c/config/camtls" <<'EOF'
+config camtls 'main'
+	option user 'root'
+	option cert '/nonexistent/cert.pem'
+	option key '/nonexistent/key.pem'
+
+config route 'a'
+	option listen '8443'
+	option backend '192.168.1.20:80'
+EOF
+run_init start
+check "missing certificate: no instance" lacks_text "$calls" "instance "
+check "missing certificate: one message naming the file" \
+	same "$(grep -c 'not started, the configuration was refused: .*/nonexistent/cert.pem' "$calls")" 1
+new_case nocert_user
+sed "s/'root'/'nobody'/" "$work/case-nocert/config/camtls" >"$c/config/camtls"
+run_init start
+check "missing certificate, unprivileged: the file is named" \
+	has_line "$calls" "log daemon.err camtls: cannot read the certificate /nonexistent/cert.pem"
 
 new_case badlimit
 acme_cert cams.example.net
