@@ -181,6 +181,12 @@ new_line_no_signal() {
 	lacks_text "$calls" "signal " && has_text "$calls" "|--route|[::]:8444=garage-cam.lan:8081|"
 }
 check "reload: changed route gives procd a new command line, no SIGHUP" new_line_no_signal
+sed -i "s/option user 'nobody'/option user 'root'/" "$c/config/camtls"
+run_init reload
+as_root_now() {
+	lacks_text "$calls" "|--user|" && has_text "$calls" "|--key|$c/acme/" && test ! -e "$c/run/key.pem"
+}
+check "reload as root: no --user, no key copy left in RAM" as_root_now
 run_init stop
 check "stop: firewall reloaded to close the port" has_line "$calls" "config_changed firewall"
 check "stop: key copy removed" test ! -e "$c/run/key.pem"
@@ -339,6 +345,8 @@ sed -i "s/option user .*/option user 'root'\n\toption cert '${c//\//\\/}\/both.p
 run_init start
 check "cert with the key inside: no --key" has_line "$calls" "$(cmdline --log-level info \
 	--cert "$c/both.pem" --route 8443=192.168.1.20:80)"
+run_init stop
+check "stop with no port opened: firewall left alone" lacks_line "$calls" "config_changed firewall"
 
 # 6. Switched off, and the configuration as shipped (no route enabled yet).
 new_case off
