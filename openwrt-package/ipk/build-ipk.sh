@@ -45,7 +45,6 @@ size=$(find "$data" -type f -exec cat {} + | wc -c)
 cat >"$control/control" <<EOF
 Package: camtls
 Version: $version
-Depends:
 License: MIT OR Apache-2.0
 Section: net
 Architecture: $arch
