@@ -28,6 +28,9 @@ pub struct Settings<'a> {
 
 type BackendStream = Buffered<Async<TcpStream>>;
 
+/// How long an idle keep-alive connection keeps its read buffers.
+const BUFFER_HOLD: Duration = Duration::from_secs(1);
+
 pub struct Session<'a> {
     settings: &'a Settings<'a>,
     client: Buffered<ClientStream>,
@@ -153,19 +156,8 @@ impl<'a> Session<'a> {
                     }
                 }
                 None => {
-                    // Between requests: hold no buffer memory while idle.
-                    self.client.release();
-                    if let Some(b) = self.backend.as_mut() {
-                        b.release();
-                    }
                     let wait = if first { timeouts.head } else { timeouts.idle };
-                    let shutdown = self.settings.shutdown;
-                    let fill = self.client.fill();
-                    let stop = async {
-                        let _ = shutdown.recv().await;
-                        Err(io::Error::from(io::ErrorKind::Interrupted))
-                    };
-                    match with_timeout(wait, smol::future::or(fill, stop)).await {
+                    match self.wait_for_request(Instant::now() + wait).await {
                         Some(read) => read,
                         None if first => return Err(HeadError::Timeout),
                         None => return Ok(None),
@@ -183,6 +175,38 @@ impl<'a> Session<'a> {
                 Err(_) => return Err(HeadError::Gone),
             }
         }
+    }
+
+    /// Waits for the first bytes of a request until `deadline`, or until
+    /// camtls begins to shut down (then Interrupted). A keep-alive client
+    /// usually sends its next request at once, so the buffers are kept for a
+    /// moment; after that their memory goes back while the connection idles.
+    async fn wait_for_request(&mut self, deadline: Instant) -> Option<io::Result<usize>> {
+        let shutdown = self.settings.shutdown;
+        let stop = || async {
+            let _ = shutdown.recv().await;
+            Err(io::Error::from(io::ErrorKind::Interrupted))
+        };
+        let hold_until = deadline.min(Instant::now() + BUFFER_HOLD);
+        if let Some(read) =
+            with_deadline(hold_until, smol::future::or(self.client.fill(), stop())).await
+        {
+            return Some(read);
+        }
+        self.client.release();
+        if let Some(backend) = self.backend.as_mut() {
+            backend.release();
+        }
+        let client = &mut self.client;
+        let read = async {
+            // Wait for the socket before taking a buffer to read into, unless
+            // TLS already holds decrypted bytes.
+            if !client.io.has_plaintext_pending() {
+                client.io.socket().readable().await?;
+            }
+            client.fill().await
+        };
+        with_deadline(deadline, smol::future::or(read, stop())).await
     }
 
     async fn forward(&mut self, request: Request) -> Next {
@@ -235,21 +259,22 @@ impl<'a> Session<'a> {
         let backend = self.backend.as_mut().expect("connected above");
 
         // The head and the body bytes already received go out in one write.
-        let head_and_start = join_head_and_body_start(request, self.client.pending());
-        let sent = match &head_and_start {
-            Some((bytes, _)) => backend.io.write_all(bytes).await,
-            None => backend.io.write_all(&request.head).await,
+        let mut framing = request.body;
+        let mut joined = Vec::new();
+        if matches!(framing, Framing::Length(_)) && !self.client.pending().is_empty() {
+            joined.extend_from_slice(&request.head);
+            framing = append_body_start(framing, &mut self.client, &mut joined);
+        }
+        let outgoing = if joined.is_empty() {
+            &request.head
+        } else {
+            &joined
         };
-        if sent.is_err() {
+        if backend.io.write_all(outgoing).await.is_err() {
             self.backend = None;
             return Err(BackendFailure::StaleConnection);
         }
-        if request.body != Framing::Empty {
-            let mut framing = request.body;
-            if let (Some((_, taken)), Framing::Length(n)) = (&head_and_start, request.body) {
-                self.client.consume(*taken);
-                framing = Framing::Length(n - *taken as u64);
-            }
+        if framing != Framing::Empty {
             let continue_ = b"HTTP/1.1 100 Continue\r\n\r\n";
             if request.expect_continue
                 && self.client.pending().is_empty()
@@ -273,7 +298,7 @@ impl<'a> Session<'a> {
             }
         }
 
-        let response = loop {
+        let mut response = loop {
             let response = self.read_response(request).await?;
             if (100..200).contains(&response.status) && response.status != 101 {
                 // Interim answers (103 Early Hints, 100 from the backend) are
@@ -291,11 +316,13 @@ impl<'a> Session<'a> {
             request.summary,
             response.status
         );
+        let backend = self.backend.as_mut().expect("still connected");
+        // A small response goes out as one TLS record with its head.
+        let rest = append_body_start(response.body, backend, &mut response.head);
         if self.client.io.write_all(&response.head).await.is_err() {
             self.backend = None;
             return Err(BackendFailure::ClientGone);
         }
-        let backend = self.backend.as_mut().expect("still connected");
         if response.status == 101 {
             if let Err(e) = body::tunnel(&mut self.client, backend, timeouts.idle).await {
                 log::debug!("{}: tunnel ended: {e}", self.peer.ip().to_canonical());
@@ -303,13 +330,7 @@ impl<'a> Session<'a> {
             self.backend = None;
             return Ok(Next::Close);
         }
-        if let Err(e) = body::copy_body(
-            response.body,
-            backend,
-            &mut self.client.io,
-            timeouts.backend,
-        )
-        .await
+        if let Err(e) = body::copy_body(rest, backend, &mut self.client.io, timeouts.backend).await
         {
             log::debug!(
                 "{} \"{}\": response body: {e}",
@@ -394,20 +415,26 @@ impl<'a> Session<'a> {
     }
 }
 
-/// For a request with a Content-Length body, the head followed by as much of
-/// the body as already arrived with it, and how many body bytes that is.
-fn join_head_and_body_start(request: &Request, pending: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let Framing::Length(n) = request.body else {
-        return None;
+/// Moves the start of a Content-Length body that is already buffered to the
+/// end of `out` (its head), and returns the framing of what remains.
+fn append_body_start<S: smol::io::AsyncRead + Unpin>(
+    framing: Framing,
+    from: &mut Buffered<S>,
+    out: &mut Vec<u8>,
+) -> Framing {
+    let Framing::Length(n) = framing else {
+        return framing;
     };
-    let take = pending.len().min(n.min(usize::MAX as u64) as usize);
-    if take == 0 {
-        return None;
+    let take = from
+        .pending()
+        .len()
+        .min(usize::try_from(n).unwrap_or(usize::MAX));
+    out.extend_from_slice(&from.pending()[..take]);
+    from.consume(take);
+    match n - take as u64 {
+        0 => Framing::Empty,
+        left => Framing::Length(left),
     }
-    let mut bytes = Vec::with_capacity(request.head.len() + take);
-    bytes.extend_from_slice(&request.head);
-    bytes.extend_from_slice(&pending[..take]);
-    Some((bytes, take))
 }
 
 /// Connects to the backend, resolving a name at each connect (a camera's

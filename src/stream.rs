@@ -31,6 +31,15 @@ impl ClientStream {
             ClientStream::Tls(s) => s.socket(),
         }
     }
+
+    /// True when TLS has decrypted bytes not yet read, so that waiting for
+    /// the socket to become readable could wait for nothing.
+    pub fn has_plaintext_pending(&self) -> bool {
+        match self {
+            ClientStream::Plain(_) => false,
+            ClientStream::Tls(s) => s.ssl().pending() > 0,
+        }
+    }
 }
 
 impl AsyncRead for ClientStream {

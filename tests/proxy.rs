@@ -398,7 +398,10 @@ fn request_bodies_are_forwarded_exactly() {
     let backend = Backend::start(move |mut conn| {
         while let Some(head) = conn.head() {
             let body = if head.contains("Transfer-Encoding: chunked") {
-                conn.until(b"0\r\n\r\n")
+                // The last chunk, then the trailer section up to its blank line.
+                let mut body = conn.until(b"\r\n0\r\n");
+                body.extend(conn.until(b"\r\n\r\n"));
+                body
             } else {
                 let len = head
                     .lines()
