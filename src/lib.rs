@@ -15,11 +15,13 @@
 //! - `server`: listeners, accept loops, the connection limit, reload, shutdown.
 //! - `signals`: SIGHUP, SIGTERM and SIGINT as events on the loop.
 //! - `process`: kernel check, --daemon, pid file, --user, stderr or syslog.
+//! - `fuzzing`: property checks on arbitrary bytes, for fuzzers and tests.
 
 pub mod app;
 pub mod body;
 pub mod certgen;
 pub mod cli;
+pub mod fuzzing;
 pub mod head;
 pub mod process;
 pub mod proxy;
