@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# Checks are functions and eval strings that check/within run later:
+# shellcheck disable=SC2317,SC2016
+# Tomato tests: the scripts in tomato-scripts/ under busybox ash in a
+# Tomato-shaped root with real iptables in a network namespace, and the
+# binary's kernel floor under a seccomp filter that hides newer system calls.
+#
+#   tests/tomato/run.sh BINARY     BINARY: the x86_64 static (musl) build
+#
+# Needs root (namespaces, mounts, iptables), gcc, busybox, iptables (legacy,
+# as Tomato uses), openssl, curl, shellcheck. CAMTLS_E2E=0 leaves out the
+# end-to-end suite under the 2.6.36 floor (it runs cargo).
+#
+# Stand-ins, because these only exist on a Tomato router: `nvram` (a file of
+# key=value) and Entware's /opt/bin/opkg (an empty marker file; only its
+# presence is looked at). Everything else is real: Debian's busybox applets
+# (only those a FreshTomato busybox has), iptables-legacy, busybox syslogd.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+scripts=$repo/tomato-scripts
+
+# Applets of FreshTomato's busybox that the scripts may use; anything else
+# (GNU options, pgrep, flock, timeout, mktemp ...) fails as it would there.
+APPLETS="ash sh awk basename cat chmod cp cut date dd df dirname echo env expr
+false find grep gunzip gzip head id kill killall ln logger ls mkdir mv od
+pidof printf ps rm rmdir sed sleep sort sync syslogd tail tar test touch tr
+true uname wc ["
+
+ok() { echo "ok   $*"; echo ok >>"$RESULTS"; }
+bad() { echo "FAIL $*"; echo fail >>"$RESULTS"; }
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else bad "$name"; fi
+}
+# Polls a condition for up to $1 seconds.
+within() {
+	local t=$(($1 * 5))
+	shift
+	while ! "$@"; do
+		t=$((t - 1))
+		[ $t -gt 0 ] || return 1
+		sleep 0.2
+	done
+}
+
+lint() {
+	local f
+	for f in "$scripts"/camtls.init "$scripts"/camtls.fire "$scripts"/camtls.shut \
+		"$scripts"/install.sh "$scripts"/mkbundle.sh; do
+		check "shellcheck ${f#"$repo"/}" shellcheck -s sh "$f"
+		check "busybox ash parses ${f#"$repo"/}" busybox ash -n "$f"
+	done
+	check "shellcheck tests/tomato/run.sh" shellcheck "$here/run.sh"
+	# Tomato's Scripts tabs hold at most this many bytes.
+	size_ok() { [ "$(wc -c <"$scripts/$1")" -le "$2" ]; }
+	check "camtls.init fits the Init tab (4096 bytes)" size_ok camtls.init 4096
+	check "camtls.fire fits the Firewall tab (8192 bytes)" size_ok camtls.fire 8192
+	check "camtls.shut fits the Shutdown tab (4096 bytes)" size_ok camtls.shut 4096
+}
+
+# The ENOSYS filter itself: its table against the kernel headers, and the
+# calls it answers.
+filter() {
+	check "enosys.c compiles" gcc -O2 -Wall -Wextra -Werror -o "$WORK/enosys" "$here/enosys.c" ||
+		return
+	local hdr=/usr/include/x86_64-linux-gnu/asm/unistd_64.h
+	table_matches_header() {
+		local nr name bad=0 hmax
+		hmax=$(awk '/^#define __NR_/ { if ($3 > m) m = $3 } END { print m }' "$hdr")
+		while read -r nr name; do
+			if grep -q "^#define __NR_$name $nr\$" "$hdr"; then continue; fi
+			# Calls newer than these headers cannot be checked against them.
+			[ "$nr" -gt "$hmax" ] && continue
+			echo "  table: $nr $name is not in $hdr" >&2
+			bad=1
+		done < <("$WORK/enosys" --table)
+		while read -r _ name nr; do
+			[ "$nr" -ge 273 ] || continue
+			"$WORK/enosys" --table | grep -q "^$nr $name\$" && continue
+			echo "  header: $nr $name is missing from the table" >&2
+			bad=1
+		done < <(grep '^#define __NR_' "$hdr")
+		return $bad
+	}
+	check "syscall table agrees with <asm/unistd_64.h>" table_matches_header
+
+	# calls FLOOR "NR..." "EXPECTED..." (ENOSYS or present, in order)
+	calls() {
+		local out want
+		# shellcheck disable=SC2086 # word lists
+		out=$("$WORK/enosys" --floor "$1" -- "$WORK/enosys" --call $2 | awk '{ print $2 }' | xargs)
+		want=$(xargs <<<"$3")
+		[ "$out" = "$want" ] || { echo "  floor $1, calls $2: got $out, want $want" >&2; return 1; }
+	}
+	# Without the filter, getrandom and statx are there on this kernel.
+	no_filter() { [ "$("$WORK/enosys" --call 318 332 | awk '{ print $2 }' | xargs)" = "present present" ]; }
+	check "without the filter getrandom and statx answer" no_filter
+	check "2.6.36 floor: name_to_handle_at, sendmmsg, getrandom, statx, clone3 get ENOSYS" \
+		calls 2.6.36 "303 307 318 332 435 4242" "ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS"
+	check "2.6.36 floor: prlimit64, epoll_create1, accept4, pipe2, recvmmsg still answer" \
+		calls 2.6.36 "302 291 288 293 299" "present present present present present"
+	check "2.6.22 floor: epoll_create1, eventfd2, pipe2, dup3, accept4, signalfd4, timerfd_create, fallocate get ENOSYS" \
+		calls 2.6.22 "291 290 293 292 288 289 283 285" \
+		"ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS"
+	check "2.6.22 floor: eventfd, signalfd, epoll_create, epoll_pwait still answer" \
+		calls 2.6.22 "284 282 213 281" "present present present present"
+}
+
+# Runs inside new mount, network and pid namespaces (see main).
+router() {
+	set -u
+	mount --make-rprivate /
+	ip link set lo up
+	local R=$WORK/root cam=$WORK/www token
+	mkdir -p "$R" "$cam"
+	mount -t tmpfs -o size=64m,mode=755 tomato-root "$R"
+	mkdir -p "$R"/{bin,sbin,usr,proc,dev,run,jffs,opt,tmp/etc,tmp/var/run,tmp/var/log,tmp/home/root}
+	# Tomato: /etc and /var live in RAM under /tmp.
+	ln -s tmp/etc "$R/etc"
+	ln -s tmp/var "$R/var"
+	ln -s usr/lib "$R/lib"
+	ln -s usr/lib64 "$R/lib64"
+	mount --bind /usr "$R/usr" && mount -o remount,bind,ro "$R/usr"
+	mount -t proc proc "$R/proc"
+	local n
+	for n in null zero random urandom tty; do
+		touch "$R/dev/$n" && mount --bind "/dev/$n" "$R/dev/$n"
+	done
+	mount -t tmpfs -o size=32m jffs "$R/jffs"
+	for n in $APPLETS; do ln -s /usr/bin/busybox "$R/bin/$n"; done
+	for n in iptables ip6tables iptables-save ip6tables-save; do
+		ln -s /usr/sbin/xtables-legacy-multi "$R/sbin/$n"
+	done
+	# Stand-in for Tomato's nvram command.
+	cat >"$R/sbin/nvram" <<-'EOF'
+		#!/bin/sh
+		[ "$1" = get ] && sed -n "s/^$2=//p" /tmp/.nvram-standin
+	EOF
+	chmod 755 "$R/sbin/nvram"
+	echo "https_crt_save=1" >"$R/tmp/.nvram-standin"
+	printf 'root:x:0:0:root:/tmp/home/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$R/etc/passwd"
+	printf 'root:x:0:\nnobody:x:65534:\n' >"$R/etc/group"
+	echo "127.0.0.1 localhost" >"$R/etc/hosts"
+
+	# in_root CMD...: a command in the router's root with a clean environment.
+	in_root() { env -i PATH=/bin:/sbin HOME=/tmp/home/root chroot "$R" "$@"; }
+	in_root /bin/syslogd -O /var/log/messages
+
+	# The camera: plain HTTP on the router's loopback.
+	token=camera-$RANDOM$RANDOM
+	echo "$token" >"$cam/index.html"
+	busybox httpd -p 127.0.0.1:8080 -h "$cam"
+
+	local cert=$R/tmp/etc/cert.pem key=$R/tmp/etc/key.pem
+	# The router's certificate as Tomato makes it: RSA-2048, PKCS#1 key.
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=router \
+		-keyout "$WORK/key8.pem" -out "$WORK/router-cert.pem" 2>/dev/null
+	openssl rsa -in "$WORK/key8.pem" -traditional -out "$WORK/router-key.pem" 2>/dev/null
+
+	floor_smoke "$R" "$token"
+
+	# A second namespace stands for the Internet side, linked by a veth pair.
+	unshare -n sleep 600 &
+	local wan=$!
+	sleep 0.2
+	ip link add wan0 type veth peer name wan1 netns "$wan"
+	ip addr add 10.99.0.1/24 dev wan0 && ip link set wan0 up
+	nsenter -t "$wan" -n sh -c 'ip link set lo up; ip addr add 10.99.0.2/24 dev wan1; ip link set wan1 up'
+	from_wan() { nsenter -t "$wan" -n curl -sk --max-time 3 "https://10.99.0.1:$1/"; }
+
+	# What Tomato's firewall leaves before user scripts: loopback and LAN
+	# allowed, the rest dropped.
+	tomato_firewall() {
+		local ipt
+		for ipt in iptables-legacy ip6tables-legacy; do
+			$ipt-restore <<-'EOF'
+				*filter
+				:INPUT DROP [0:0]
+				:FORWARD DROP [0:0]
+				:OUTPUT ACCEPT [0:0]
+				-A INPUT -m state --state INVALID -j DROP
+				-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+				-A INPUT -i lo -j ACCEPT
+				-A INPUT -i br0 -j ACCEPT
+				COMMIT
+			EOF
+		done
+	}
+	tomato_firewall
+	local base4 base6
+	base4=$(iptables-legacy -S)
+	base6=$(ip6tables-legacy -S)
+
+	"$scripts/mkbundle.sh" "$R/tmp/camtls-tomato.sh" "x86_64-unknown-linux-musl=$BIN" >/dev/null
+
+	camtls_pids() {
+		local p
+		for p in /proc/[0-9]*; do
+			tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qx "$1" && echo "${p#/proc/}"
+		done
+	}
+	count_is() { [ "$(camtls_pids "$1" | wc -l)" -eq "$2" ]; }
+	serves() { [ "$(curl -sk --max-time 3 "https://127.0.0.1:$1/")" = "$token" ]; }
+
+	# 1. Install before the certificate exists, as at first boot.
+	local out rc
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 \
+		--route 8444=localhost:8080 2>&1)
+	rc=$?
+	printf '  | %s\n' "$out"
+	check "install exits 0" [ $rc = 0 ]
+	check "install puts the binary in /jffs/bin" cmp -s "$BIN" "$R/jffs/bin/camtls"
+	exe_scripts() {
+		local f
+		for f in camtls.init camtls.fire camtls.shut; do [ -x "$R/jffs/etc/config/$f" ] || return 1; done
+	}
+	check "install writes executable camtls.init/.fire/.shut in /jffs/etc/config" exe_scripts
+	check "the scripts carry the routes and the binary" \
+		grep -qx 'ROUTES="8443=127.0.0.1:8080 8444=localhost:8080"' "$R/jffs/etc/config/camtls.fire"
+	check "camtls.init names the installed binary" grep -qx 'BIN="/jffs/bin/camtls"' "$R/jffs/etc/config/camtls.init"
+	check "install says HTTPS admin must be on" grep -q "enable HTTPS" <<<"$out"
+	check "no temporary files left in /tmp" [ -z "$(find "$R/tmp" -maxdepth 1 -name 'camtls-install.*')" ]
+	# Time a fresh Init (the installer's own run already started a loop).
+	in_root /jffs/etc/config/camtls.shut
+	local start end
+	start=$(date +%s%N)
+	in_root /jffs/etc/config/camtls.init
+	rc=$?
+	end=$(date +%s%N)
+	in_root /jffs/etc/config/camtls.fire
+	check "Init returns at once without a certificate ($(((end - start) / 1000000)) ms)" \
+		eval '[ $rc = 0 ] && [ $(((end - start) / 1000000)) -lt 2000 ]'
+	check "no camtls runs while the certificate is missing" count_is /jffs/bin/camtls 0
+	check "one Init loop waits" [ -n "$(cat "$R/var/run/camtls.loop/pid" 2>/dev/null)" ]
+
+	# 2. The web server writes the certificate late.
+	sleep 2
+	cp "$WORK/router-key.pem" "$key"
+	cp "$WORK/router-cert.pem" "$cert"
+	check "camtls starts once the certificate appears" within 15 count_is /jffs/bin/camtls 1
+	check "https://127.0.0.1:8443/ returns the camera's page" within 10 serves 8443
+	check "https://127.0.0.1:8444/ (a backend by name) returns the camera's page" within 5 serves 8444
+	served_fp() {
+		openssl s_client -connect 127.0.0.1:8443 </dev/null 2>/dev/null |
+			openssl x509 -noout -fingerprint -sha256
+	}
+	check "it serves the router's certificate" \
+		[ "$(served_fp)" = "$(openssl x509 -in "$cert" -noout -fingerprint -sha256)" ]
+	local pid
+	pid=$(camtls_pids /jffs/bin/camtls)
+	check "camtls runs as nobody" grep -Eq '^Uid:[[:space:]]+65534[[:space:]]' "/proc/$pid/status"
+	check "camtls writes its pid file" eval '[ -n "$pid" ] && [ "$(cat "$R/var/run/camtls.pid")" = "$pid" ]'
+	check "camtls logs to syslog" within 5 grep -q camtls "$R/var/log/messages"
+
+	# 3. Init run again (a second boot event, a user) starts nothing more.
+	in_root /jffs/etc/config/camtls.init
+	in_root /jffs/etc/config/camtls.init
+	sleep 1
+	check "running Init twice more keeps one camtls, the same process" \
+		eval '[ -n "$pid" ] && [ "$(camtls_pids /jffs/bin/camtls)" = "$pid" ]'
+
+	# 4. A crash: the loop restarts it.
+	kill -9 "$pid"
+	restarted() { local p; p=$(camtls_pids /jffs/bin/camtls); [ -n "$p" ] && [ "$p" != "$pid" ] && count_is /jffs/bin/camtls 1; }
+	check "after kill -9 camtls is restarted, one copy" within 15 restarted
+	check "and serves again" within 10 serves 8443
+	check "the restart is logged" grep -q "camtls exited" "$R/var/log/messages"
+
+	# 5. Firewall: Tomato runs the script at every firewall restart.
+	rules_ok() {
+		local ipt=$1 p
+		[ "$($ipt -S INPUT | grep -c -- '-j camtls$')" -eq 1 ] || return 1
+		[ "$($ipt -S camtls | grep -c -- '-A camtls')" -eq $(($# - 1)) ] || return 1
+		for p in "${@:2}"; do
+			[ "$($ipt -S camtls | grep -c -- "--dport $p -j ACCEPT")" -eq 1 ] || return 1
+		done
+	}
+	in_root /jffs/etc/config/camtls.fire
+	in_root /jffs/etc/config/camtls.fire
+	check "three Firewall runs: one rule per port, one jump (IPv4)" rules_ok iptables-legacy 8443 8444
+	check "three Firewall runs: one rule per port, one jump (IPv6)" rules_ok ip6tables-legacy 8443 8444
+	check "the port is open from the WAN side" within 5 eval '[ "$(from_wan 8443)" = "$token" ]'
+	tomato_firewall
+	check "after a firewall restart the port is closed again (test sanity)" eval '! from_wan 8443 >/dev/null'
+	in_root /jffs/etc/config/camtls.fire
+	check "the Firewall script reopens it" eval '[ "$(from_wan 8443)" = "$token" ]'
+	check "and again exactly one rule per port" rules_ok iptables-legacy 8443 8444
+
+	# 6. Upgrade in place, no --route: the routes are kept.
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh 2>&1)
+	check "upgrade without --route exits 0" [ $? = 0 ]
+	check "upgrade keeps the routes" \
+		grep -qx 'ROUTES="8443=127.0.0.1:8080 8444=localhost:8080"' "$R/jffs/etc/config/camtls.init"
+	check "upgrade prints the certificate fingerprint" grep -q "SHA-256" <<<"$out"
+	check "after the upgrade one camtls serves" within 15 eval 'count_is /jffs/bin/camtls 1 && serves 8443'
+
+	# 7. Reinstall with one route fewer: its rule goes.
+	in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 >/dev/null 2>&1
+	check "a dropped route's port is closed" rules_ok iptables-legacy 8443
+	check "a bad route is refused and changes nothing" \
+		eval '! in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=nocolon >/dev/null 2>&1 &&
+			grep -qx "ROUTES=\"8443=127.0.0.1:8080\"" "$R/jffs/etc/config/camtls.init"'
+	check "one camtls serves after reinstall" within 15 eval 'count_is /jffs/bin/camtls 1 && serves 8443'
+
+	# 8. Shutdown: nothing running, no rules.
+	in_root /jffs/etc/config/camtls.shut
+	check "Shutdown stops camtls and its loop" eval 'count_is /jffs/bin/camtls 0 && [ ! -e "$R/var/run/camtls.loop" ]'
+	check "Shutdown removes the pid file" [ ! -e "$R/var/run/camtls.pid" ]
+	check "Shutdown removes the IPv4 rules" [ "$(iptables-legacy -S)" = "$base4" ]
+	check "Shutdown removes the IPv6 rules" [ "$(ip6tables-legacy -S)" = "$base6" ]
+	sleep 5
+	check "and nothing restarts it" count_is /jffs/bin/camtls 0
+
+	# 9. Uninstall: nothing left.
+	in_root /jffs/etc/config/camtls.init
+	in_root /jffs/etc/config/camtls.fire
+	within 15 serves 8443
+	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
+	check "uninstall: /jffs is empty again" [ -z "$(ls -A "$R/jffs")" ]
+	check "uninstall: no camtls, no loop" eval 'count_is /jffs/bin/camtls 0 && [ ! -e "$R/var/run/camtls.loop" ]'
+	check "uninstall: no rules" eval '[ "$(iptables-legacy -S)" = "$base4" ] && [ "$(ip6tables-legacy -S)" = "$base6" ]'
+
+	# 10. With Entware the binary goes to /opt, the scripts still to /jffs.
+	mount -t tmpfs -o size=32m opt "$R/opt"
+	mkdir -p "$R/opt/bin" && touch "$R/opt/bin/opkg" && chmod 755 "$R/opt/bin/opkg"
+	cp "$WORK/router-cert.pem" "$cert"
+	in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 >/dev/null 2>&1
+	check "Entware: binary in /opt/bin" cmp -s "$BIN" "$R/opt/bin/camtls"
+	check "Entware: camtls serves from /opt/bin" within 15 eval 'count_is /opt/bin/camtls 1 && serves 8443'
+	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
+	check "Entware uninstall: only opkg is left in /opt, /jffs empty" \
+		eval '[ "$(cd "$R/opt" && find . -type f)" = ./bin/opkg ] && [ -z "$(ls -A "$R/jffs")" ]'
+
+	# 11. Neither JFFS nor Entware: RAM only, with a warning.
+	umount "$R/opt" "$R/jffs"
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 2>&1)
+	check "no JFFS: installs to /tmp/camtls and /etc/config" \
+		eval '[ -x "$R/tmp/camtls/camtls" ] && [ -x "$R/tmp/etc/config/camtls.init" ]'
+	check "no JFFS: warns that it is lost at reboot" grep -q "lost at reboot" <<<"$out"
+	check "no JFFS: camtls serves" within 15 eval 'count_is /tmp/camtls/camtls 1 && serves 8443'
+	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
+	check "no JFFS uninstall: nothing left" \
+		eval '[ ! -e "$R/tmp/camtls" ] && [ ! -e "$R/tmp/etc/config" ] && count_is /tmp/camtls/camtls 0'
+
+	kill "$wan" 2>/dev/null
+}
+
+# The binary on a kernel floor, inside the router namespace (own loopback).
+floor_smoke() {
+	local R=$1 token=$2 out rc
+	[ -x "$WORK/enosys" ] || { bad "kernel floor checks (no enosys)"; return; }
+	# 2.6.22, FreshTomato MIPS: one line naming the kernel needed, exit 1.
+	out=$("$WORK/enosys" --floor 2.6.22 -- "$BIN" --route 127.0.0.1:18443=127.0.0.1:8080 \
+		--cert "$WORK/router-cert.pem" --key "$WORK/router-key.pem" 2>&1)
+	rc=$?
+	echo "  | 2.6.22: exit $rc: $out"
+	check "2.6.22: camtls exits 1, no crash" [ $rc = 1 ]
+	one_line_naming() { [ "$(grep -c . <<<"$out")" = 1 ] && grep -q "2\.6\.27" <<<"$out"; }
+	check "2.6.22: one line naming Linux 2.6.27" one_line_naming
+	# 2.6.36, FreshTomato ARM: it serves.
+	"$WORK/enosys" --floor 2.6.36 -- "$BIN" --route 127.0.0.1:18443=127.0.0.1:8080 \
+		--cert "$WORK/router-cert.pem" --key "$WORK/router-key.pem" 2>"$WORK/floor.log" &
+	local pid=$!
+	floor_serves() { [ "$(curl -sk --max-time 3 https://127.0.0.1:18443/)" = "$token" ]; }
+	check "2.6.36: camtls serves HTTPS with the router's RSA key" within 10 floor_serves
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	sed 's/^/  | /' "$WORK/floor.log" | head -n 5
+}
+
+e2e_on_floor() {
+	[ -x "$WORK/enosys" ] || { bad "end-to-end suite on 2.6.36 (no enosys)"; return; }
+	local log=$WORK/e2e.log
+	(cd "$repo" && CAMTLS_BIN=$BIN CAMTLS_RUNNER="$WORK/enosys --floor 2.6.36" \
+		cargo test --test e2e) >"$log" 2>&1
+	local rc=$?
+	passed() { [ $rc = 0 ] && grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log"; }
+	if passed; then
+		ok "end-to-end suite with every call after 2.6.36 answering ENOSYS ($(grep -Eo '[0-9]+ passed' "$log" | head -n 1))"
+	else
+		bad "end-to-end suite with every call after 2.6.36 answering ENOSYS (exit $rc)"
+		tail -n 30 "$log" | sed 's/^/  | /'
+	fi
+}
+
+if [ "${1:-}" = --router ]; then
+	BIN=$2 WORK=$3 RESULTS=$4
+	router
+	exit 0
+fi
+
+if [ $# != 1 ] || [ ! -x "$1" ]; then
+	echo "usage: $0 BINARY (the x86_64 static build)" >&2
+	exit 2
+fi
+BIN=$(realpath "$1")
+WORK=$(mktemp -d /tmp/camtls-tomato.XXXXXX)
+RESULTS=$WORK/results
+trap 'rm -rf "$WORK"' EXIT
+: >"$RESULTS"
+
+lint
+filter
+unshare --mount --net --pid --fork --mount-proc \
+	bash "$0" --router "$BIN" "$WORK" "$RESULTS"
+[ "${CAMTLS_E2E:-1}" = 0 ] || e2e_on_floor
+
+passed=$(grep -c '^ok$' "$RESULTS")
+failed=$(grep -c '^fail$' "$RESULTS")
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
