@@ -16,3 +16,18 @@ bench: build
 	python3 tests/bench/bench.py $(addprefix --camtls ,$(BENCH_CAMTLS)) \
 	  --dist $(DIST) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
 	  --out docs/performance.md
+
+# make bench-profile: where camtls's time and memory go, next to nginx's:
+# perf profiles and system calls per request, handshake and MiB, and camtls's
+# resident memory by mapping, in target/bench-profile/summary.txt. Uses an
+# unstripped release build in its own target directory.
+BENCH_PROFILE_DIR := target/bench-profile
+
+.PHONY: bench-profile
+bench-profile: deps
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_APT_PACKAGES) linux-perf strace"
+	CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+	  $(CARGO) build --release --target-dir target/profile
+	rm -rf $(BENCH_PROFILE_DIR)
+	python3 tests/bench/bench.py --camtls target/profile/release/camtls \
+	  --proxies camtls,nginx --profile $(BENCH_PROFILE_DIR) --seconds $(BENCH_SECONDS)

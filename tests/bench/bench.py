@@ -381,6 +381,192 @@ class Stunnel(Proxy):
 
 
 # ---------------------------------------------------------------------------
+# Profiling (--profile): where camtls's time and memory go
+
+class Observer:
+    """Watches the proxy's processes during one phase; this one does nothing."""
+
+    def __init__(self, pids, label):
+        self.pids, self.label = pids, label
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class Attached(Observer):
+    """Runs a tool attached to the pids for the phase, stopped with SIGINT."""
+
+    tool = None  # perf or strace
+    outdir = None
+
+    def command(self):
+        pids = ",".join(map(str, self.pids))
+        if self.tool == "perf":
+            return ["perf", "record", "-q", "-F", "999", "--call-graph", "dwarf,16384",
+                    "-o", self.output(), "-p", pids]
+        return ["strace", "-c", "-f", "-o", self.output()] + [
+            a for p in self.pids for a in ("-p", str(p))]
+
+    def output(self):
+        ext = "perf.data" if self.tool == "perf" else "syscalls.txt"
+        return os.path.join(self.outdir, "%s.%s" % (self.label, ext))
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # attaching takes a moment; the phase starts after
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return False
+
+
+def smaps_by_mapping(pid):
+    """Resident KiB by mapping (file name, [heap], [stack], anonymous)."""
+    totals, current = {}, None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                name = fields[5] if len(fields) > 5 else "[anonymous]"
+                current = "%s (%s)" % (name, fields[1])
+            elif fields and fields[0] == "Rss:" and current:
+                totals[current] = totals.get(current, 0) + int(fields[1])
+    return sorted(((k, v) for k, v in totals.items() if v), key=lambda kv: -kv[1])
+
+
+def strace_counts(path):
+    """{syscall: (calls, errors)} from `strace -c` output."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 5 and re.match(r"^[\d.]+$", fields[0]) and fields[-1] != "total":
+                counts[fields[-1]] = (int(fields[3]), int(fields[4]) if len(fields) == 6 else 0)
+    return counts
+
+
+def perf_report(data, *extra):
+    out = run(["perf", "report", "-i", data, "--stdio", "-g", "none"] + list(extra),
+              timeout=600).stdout
+    return [l for l in out.splitlines() if l.strip() and not l.startswith("#")]
+
+
+def perf_dso_share(data):
+    share = {}
+    for line in perf_report(data, "--no-children", "--sort", "dso"):
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)", line)
+        if m:
+            share[m.group(2)] = float(m.group(1))
+    return share
+
+
+# Inclusive-time lines worth showing: the proxy's own steps and the TLS
+# library's entry points, not the executor and std frames that wrap them.
+INTERESTING = re.compile(r"camtls::(proxy|body|head|tls|stream|server)::|\bSSL_|ssl3_|tls13?_|"
+                         r"EVP_|__libc_(recv|send|malloc|free|calloc)|malloc|calloc|memset")
+
+
+def profile(args, proxies, outdir):
+    """Each proxy once under perf and once under strace, phase by phase, and
+    camtls's resident memory by mapping; writes DIR/summary.txt and, per
+    proxy, DIR/NAME/PHASE.{perf.data,syscalls.txt,txt}."""
+    phases = (("keepalive", "ka_requests", "request", 1),
+              ("handshake-ec", "hs_ec_count", "handshake", 1),
+              ("handshake-rsa", "hs_rsa_count", "handshake", 1),
+              ("stream", "tp_bytes", "MiB", MIB))
+    tools = [t for t in ("perf", "strace") if shutil.which(t)]
+    results, summary = {}, []
+    for proxy in proxies:
+        pdir = os.path.join(outdir, proxy.name)
+        os.makedirs(pdir, exist_ok=True)
+        Attached.outdir = pdir
+        results[proxy.name] = {}
+        for tool in tools:
+            Attached.tool = tool
+            log("bench: profile of %s under %s" % (proxy.name, tool))
+            proxy.start()
+            try:
+                get_1k(proxy.port_ec)
+                if tool == tools[0] and proxy.name == "camtls":
+                    summary.append(memory_maps(proxy))
+                r = results[proxy.name][tool] = {}
+                r.update(measure_keepalive(proxy, args.seconds, observe=Attached))
+                r.update(measure_handshakes(proxy, "ec", args.seconds, observe=Attached))
+                r.update(measure_handshakes(proxy, "rsa", args.seconds, observe=Attached))
+                r.update(measure_throughput(proxy, args.downloads, observe=Attached))
+            finally:
+                proxy.stop()
+    names = [p.name for p in proxies]
+    for label, key, unit, scale in phases:
+        summary.append("## %s\n" % label)
+        if "strace" in tools:
+            counts = {}
+            for name in names:
+                ops = results[name]["strace"][key] / scale
+                for call, (n, err) in strace_counts(
+                        os.path.join(outdir, name, label + ".syscalls.txt")).items():
+                    counts.setdefault(call, {})[name] = (n / ops, err / ops)
+            rows = sorted(counts.items(), key=lambda kv: -max(v[0] for v in kv[1].values()))
+            trows = [[call] + ["%.2f (%.2f failed)" % v[name] if name in v else "-" for name in names]
+                     for call, v in rows if max(x[0] for x in v.values()) >= 0.05]
+            trows.append(["all"] + ["%.2f" % sum(v[name][0] for v in counts.values() if name in v)
+                                    for name in names])
+            summary.append("System calls per %s (under strace, which slows every proxy alike):\n"
+                           % unit)
+            summary.append(table(["syscall"] + names, trows) + "\n")
+        if "perf" in tools:
+            shares = {n: perf_dso_share(os.path.join(outdir, n, label + ".perf.data")) for n in names}
+            objects = sorted({o for sh in shares.values() for o in sh},
+                             key=lambda o: -max(sh.get(o, 0) for sh in shares.values()))
+            summary.append("Share of CPU samples by object (perf):\n")
+            summary.append(table(["object"] + names,
+                                 [[o] + ["%.1f%%" % shares[n].get(o, 0) for n in names]
+                                  for o in objects if max(sh.get(o, 0) for sh in shares.values()) >= 0.5])
+                           + "\n")
+            for name in names:
+                data = os.path.join(outdir, name, label + ".perf.data")
+                flat = perf_report(data, "--no-children", "--sort", "dso,sym", "--percent-limit", "0.8")
+                inclusive = [l for l in perf_report(data, "--children", "--sort", "sym",
+                                                    "--percent-limit", "2")
+                             if INTERESTING.search(l) and "(inlined)" not in l][:25]
+                with open(os.path.join(outdir, name, label + ".txt"), "w") as f:
+                    f.write("%s, %s: self time by symbol (>= 0.8%%)\n%s\n\n"
+                            "inclusive time (children, self) of the proxy's steps\n%s\n"
+                            % (name, label, "\n".join(flat), "\n".join(inclusive)))
+            summary.append("Top symbols: %s\n" % ", ".join(
+                "%s/%s/%s.txt" % (outdir, n, label) for n in names))
+    with open(os.path.join(outdir, "summary.txt"), "w") as f:
+        f.write("\n".join(summary))
+    log("bench: profiles in %s (summary.txt; perf report -i NAME/PHASE.perf.data for more)"
+        % outdir)
+
+
+def memory_maps(proxy):
+    """Resident memory of the ECDSA camtls process by mapping, idle and with
+    the idle connections open."""
+    time.sleep(0.3)
+    pid = proxy.pids("ec")[0]
+    maps = {"idle, after one request": smaps_by_mapping(pid)}
+    measure_idle_connections(proxy, on_open=lambda: maps.update(
+        {"with %d idle keep-alive TLS connections" % IDLE_CONNECTIONS: smaps_by_mapping(pid)}))
+    text = ""
+    for title, rows in maps.items():
+        text += "Resident KiB of camtls by mapping, %s (total %d):\n\n%s\n\n" % (
+            title, sum(v for _, v in rows), table(["mapping", "KiB"], [[k, v] for k, v in rows[:12]]))
+    return text
+
+
+# ---------------------------------------------------------------------------
 # Measurements
 
 def client_context():
@@ -414,7 +600,7 @@ def measure_idle(proxy):
     return {"rss_idle": rss, "pss_idle": pss}
 
 
-def measure_idle_connections(proxy):
+def measure_idle_connections(proxy, on_open=None):
     ctx = client_context()
     conns = []
     request = b"GET /1k HTTP/1.1\r\nHost: bench\r\n\r\n"
@@ -431,6 +617,8 @@ def measure_idle_connections(proxy):
             conns.append(s)
         time.sleep(0.5)
         rss, pss, _ = memory_kib(proxy.pids("ec"))
+        if on_open:
+            on_open()
     finally:
         for s in conns:
             s.close()
@@ -441,12 +629,13 @@ def parse_duration(value, unit):
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-def measure_keepalive(proxy, seconds):
+def measure_keepalive(proxy, seconds, observe=None):
     pids = proxy.pids("ec")
     cpu0 = cpu_seconds(pids)
     t0 = time.monotonic()
-    out = run(["wrk", "-t1", "-c%d" % KEEPALIVE_CONNECTIONS, "-d%ds" % seconds, "--latency",
-               "https://127.0.0.1:%d/1k" % proxy.port_ec], timeout=seconds + 60).stdout
+    with (observe or Observer)(pids, "keepalive"):
+        out = run(["wrk", "-t1", "-c%d" % KEEPALIVE_CONNECTIONS, "-d%ds" % seconds, "--latency",
+                   "https://127.0.0.1:%d/1k" % proxy.port_ec], timeout=seconds + 60).stdout
     wall = time.monotonic() - t0
     cpu = cpu_seconds(pids) - cpu0
     requests = re.search(r"(\d+) requests in", out)
@@ -457,7 +646,8 @@ def measure_keepalive(proxy, seconds):
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     n = int(requests.group(1))
-    return {"ka_rps": float(rps.group(1)),
+    return {"ka_requests": n,
+            "ka_rps": float(rps.group(1)),
             "ka_p99_ms": parse_duration(p99.group(1), p99.group(2)) * 1e3,
             "ka_cpu_us": cpu / n * 1e6 if n else None,
             "ka_busy": cpu / wall,
@@ -465,17 +655,20 @@ def measure_keepalive(proxy, seconds):
             "ka_socket_errors": errors.group(1) if errors else ""}
 
 
-def measure_handshakes(proxy, kind, seconds):
+def measure_handshakes(proxy, kind, seconds, observe=None):
     port = proxy.port_ec if kind == "ec" else proxy.port_rsa
     pids = proxy.pids(kind)
     cpu0 = cpu_seconds(pids)
     t0 = time.monotonic()
+    watch = (observe or Observer)(pids, "handshake-" + kind)
+    watch.__enter__()
     procs = [subprocess.Popen(["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-new",
                                "-www", "/1k", "-time", str(seconds),
                                "-ciphersuites", TLS13_SUITE, "-cipher", TLS12_CIPHERS],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(HANDSHAKE_CLIENTS)]
     outs = [p.communicate(timeout=seconds + 60)[0] for p in procs]
+    watch.__exit__(None, None, None)
     wall = time.monotonic() - t0
     cpu = cpu_seconds(pids) - cpu0
     count = bytes_per = 0
@@ -488,15 +681,18 @@ def measure_handshakes(proxy, kind, seconds):
     if bytes_per < KIB:
         raise RuntimeError("s_time read %d bytes per connection: the 1 KiB body was not served"
                            % bytes_per)
-    return {"hs_%s_rate" % kind: count / wall,
+    return {"hs_%s_count" % kind: count,
+            "hs_%s_rate" % kind: count / wall,
             "hs_%s_cpu_us" % kind: cpu / count * 1e6 if count else None,
             "hs_%s_busy" % kind: cpu / wall}
 
 
-def measure_throughput(proxy, downloads, prefix="tp"):
+def measure_throughput(proxy, downloads, prefix="tp", observe=None):
     pids = proxy.pids("ec")
     cpu0 = cpu_seconds(pids)
     speeds, total = [], 0
+    watch = (observe or Observer)(pids, "stream")
+    watch.__enter__()
     for _ in range(downloads):
         out = run(["curl", "-sk", "--max-time", "120", "-o", "/dev/null",
                    "--tls13-ciphers", TLS13_SUITE, "--ciphers", TLS12_CIPHERS,
@@ -506,8 +702,10 @@ def measure_throughput(proxy, downloads, prefix="tp"):
             raise RuntimeError("100 MiB download gave %r" % out)
         speeds.append(int(out[1]) / float(out[2]) / MIB)
         total += int(out[1])
+    watch.__exit__(None, None, None)
     cpu = cpu_seconds(pids) - cpu0
-    return {prefix + "_mibs": statistics.median(speeds), prefix + "_cpu_s_gib": cpu / (total / GIB)}
+    return {prefix + "_bytes": total,
+            prefix + "_mibs": statistics.median(speeds), prefix + "_cpu_s_gib": cpu / (total / GIB)}
 
 
 # ---------------------------------------------------------------------------
@@ -829,6 +1027,9 @@ def main():
     ap.add_argument("--proxies", default="camtls,nginx,stunnel")
     ap.add_argument("--no-router", action="store_true", help="skip the CPU-quota runs")
     ap.add_argument("--out", default="docs/performance.md")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="instead of the comparison: profile the proxies (perf, strace) and "
+                         "camtls's memory map into DIR; give it an unstripped camtls")
     args = ap.parse_args()
     args.proxies = args.proxies.split(",")
     if os.cpu_count() < 2:
@@ -853,6 +1054,14 @@ def main():
             info["camtls"] = "%s (%s, %s, %d bytes)" % (
                 os.path.relpath(camtls_bin), version,
                 "static" if is_static(camtls_bin) else "dynamic", os.path.getsize(camtls_bin))
+        if args.profile:
+            certs = make_certs(wd)
+            backend = start_backend(wd, free_port())
+            chosen = [Camtls(wd, certs, backend.port, camtls_bin) if n == "camtls" else
+                      Nginx(wd, certs, backend.port) if n == "nginx" else
+                      Stunnel(wd, certs, backend.port) for n in args.proxies]
+            profile(args, chosen, args.profile)
+            return
         log("bench: single-core limits (openssl speed)")
         limits = openssl_speed(2)
         certs = make_certs(wd)
