@@ -643,3 +643,177 @@ pub fn websocket_echo(mut conn: Conn) {
         }
     }
 }
+
+// Running camtls to its exit, and the openssl command-line tool, for the
+// command-line and process tests.
+
+/// What a finished camtls run printed, and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Lines of stderr that contain `text`.
+    pub fn stderr_lines_with(&self, text: &str) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.contains(text)).collect()
+    }
+}
+
+/// Runs `cmd` to its exit (killed after WAIT) and collects its output.
+pub fn run_to_exit(mut cmd: Command) -> Ran {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start command");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(WAIT) {
+        Ok(output) => output.expect("wait for command"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("command did not exit within {WAIT:?}: {cmd:?}");
+        }
+    };
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `camtls ARGS` run to its exit.
+pub fn run_camtls(args: &[&str]) -> Ran {
+    let mut cmd = camtls();
+    cmd.args(args);
+    run_to_exit(cmd)
+}
+
+/// The `openssl` command-line tool; panics with its stderr if it fails.
+pub fn openssl_cli(args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True when nothing accepts connections on `addr`.
+pub fn nothing_listens(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Whether this machine lets a test make a private mount namespace
+/// (`unshare --mount`, root only); tests that need one print why they skip.
+pub fn can_unshare_mounts() -> bool {
+    is_root()
+        && Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// The path of the binary under test and the runner words before it, for
+/// tests that must start it through a shell.
+pub fn camtls_command_words() -> Vec<String> {
+    let bin =
+        std::env::var("CAMTLS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_camtls").to_string());
+    let runner = std::env::var("CAMTLS_RUNNER").unwrap_or_default();
+    runner
+        .split_whitespace()
+        .map(String::from)
+        .chain(std::iter::once(bin))
+        .collect()
+}
+
+/// Quotes `word` for sh.
+pub fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// A certificate chain as a CA would issue it: a root, an intermediate and
+/// a leaf for localhost and 127.0.0.1, each with the extensions a verifying
+/// client checks. Returns (root, intermediate, leaf, leaf key).
+pub fn issued_chain() -> (X509, X509, X509, PKey<Private>) {
+    use openssl::x509::extension::{BasicConstraints, KeyUsage};
+    fn build(
+        key: &PKey<Private>,
+        cn: &str,
+        ca: bool,
+        issuer: Option<(&X509, &PKey<Private>)>,
+    ) -> X509 {
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+        let name = name.build();
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        let mut serial = BigNum::new().unwrap();
+        serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+        b.set_serial_number(&serial.to_asn1_integer().unwrap())
+            .unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(issuer.map_or(&*name, |(c, _)| c.subject_name()))
+            .unwrap();
+        b.set_pubkey(key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+            .unwrap();
+        if ca {
+            b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                .unwrap();
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        } else {
+            let san = SubjectAlternativeName::new()
+                .dns("localhost")
+                .ip("127.0.0.1")
+                .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
+                .unwrap();
+            b.append_extension(san).unwrap();
+        }
+        b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
+            .unwrap();
+        b.build()
+    }
+    let root_key = new_key(KeyKind::Ecdsa);
+    let root = build(&root_key, "camtls test root", true, None);
+    let mid_key = new_key(KeyKind::Ecdsa);
+    let mid = build(
+        &mid_key,
+        "camtls test intermediate",
+        true,
+        Some((&root, &root_key)),
+    );
+    let leaf_key = new_key(KeyKind::Ecdsa);
+    let leaf = build(&leaf_key, "localhost", false, Some((&mid, &mid_key)));
+    (root, mid, leaf, leaf_key)
+}
