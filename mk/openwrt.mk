@@ -3,7 +3,8 @@
 # sample configurations, every .ipk unpacked, checked and its binary run
 # under qemu-user. The SDK/feed build is openwrt-package/camtls/Makefile.
 #
-#   make ipk            dist/camtls_VERSION_ARCH.ipk for the six release targets
+#   make ipk            dist/camtls_VERSION_ARCH.ipk for the six release targets,
+#                       each then checked by tests/openwrt/run.sh
 #   make test-openwrt   the tests, packing only the emulated targets' binaries
 
 APT_PACKAGES += busybox shellcheck qemu-user-static tar gzip
@@ -30,7 +31,11 @@ $(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_ipk_rule,$(t))))
 
 .PHONY: ipk test-openwrt
 
-ipk: release $(foreach t,$(RELEASE_TARGETS),$(call ipk_file,$(t)))
+OPENWRT_IPKS := $(foreach t,$(RELEASE_TARGETS),$(call ipk_file,$(t)))
+
+# Every package made is also unpacked and checked, its binary run under qemu.
+ipk: release deps build $(OPENWRT_IPKS)
+	CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_IPKS)
 
 # The init script calls the host build (--check, gen-cert, fingerprint); the
 # packages carry the emulated router builds that `make test` makes anyway
