@@ -23,11 +23,11 @@ version=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | he
 pass=0
 fail=0
 ok() {
-	echo "ok   $1"
+	echo "ok   ${prefix:-}$1"
 	pass=$((pass + 1))
 }
 bad() {
-	echo "FAIL $1"
+	echo "FAIL ${prefix:-}$1"
 	fail=$((fail + 1))
 }
 # check NAME COMMAND...: one line per check.
@@ -72,7 +72,7 @@ cp "$init" "$work/init.d/camtls"
 # record of calls. ACTION runs the init script in it; the record is kept in
 # calls.ACTION.N so that each step can be read on its own.
 new_case() {
-	c=$work/case-$1
+	c=$work/$suite-case-$1
 	mkdir -p "$c/config" "$c/acme"
 	cat >"$c/overrides" <<-EOF
 		PROG='$bin'
@@ -105,11 +105,14 @@ triggers_ok() {
 		has_line "$calls" "raw_trigger acme.renew|5000|/etc/init.d/camtls|reload"
 }
 
-# 1. Several cameras from acme.sh's certificate, one route disabled, one not
-#    opened in the firewall; run as an unprivileged user.
-new_case several
-acme_cert cams.example.net
-cat >"$c/config/camtls" <<'EOF'
+# The cases, run once with the host binary and once with a router binary
+# under qemu (the init script calls the binary for --check and gen-cert).
+init_cases() {
+	# 1. Several cameras from acme.sh's certificate, one route disabled, one not
+	#    opened in the firewall; run as an unprivileged user.
+	new_case several
+	acme_cert cams.example.net
+	cat >"$c/config/camtls" <<'EOF'
 config camtls 'main'
 	option user 'nobody'
 	option log_level 'info'
@@ -138,63 +141,63 @@ config route 'yard'
 	option backend '[fd00::22]:80'
 	option open_firewall '0'
 EOF
-run_init start
-check "several: start succeeds" test $? = 0
-check "several: one instance named camtls" \
-	same "$(grep -c '^instance ' "$calls") $(grep '^instance ' "$calls")" "1 instance camtls"
-check "several: command line from UCI, disabled route left out" has_line "$calls" "$(cmdline \
-	--log-level info --max-connections 32 --shutdown-grace 3 --user nobody \
-	--cert "$c/run/cert.pem" --key "$c/run/key.pem" \
-	--route 8443=192.168.1.20:80 --route '[::]:8444=garage-cam.lan:8080' \
-	--route '192.168.1.1:8446=[fd00::22]:80')"
-check "several: firewall opens 8443 and 8444 in wan, not the disabled or closed routes" \
-	has_line "$calls" "data firewall[ { type=rule src=wan proto=tcp dest_port=8443 target=ACCEPT } { type=rule src=wan proto=tcp dest_port=8444 family=ipv6 target=ACCEPT } ]"
-procd_params() {
-	has_line "$calls" "param respawn|3600|5|5" && has_line "$calls" "param stderr|1" &&
-		has_line "$calls" "param term_timeout|5"
-}
-check "several: respawn, logs to logread, stop waits past the grace time" procd_params
-check "several: reload on config change and on acme.issue/acme.renew" triggers_ok
-check "several: firewall told to reload once ports are opened" has_line "$calls" "config_changed firewall"
-check "several: key copied for the user, 0600" same "$(mode_owner "$c/run/key.pem")" "600 $nobody_ids"
-check "several: key copy is acme.sh's key" cmp -s "$c/run/key.pem" "$c/acme/cams.example.net.key"
-check "several: certificate copy is acme.sh's fullchain" cmp -s "$c/run/cert.pem" "$c/acme/cams.example.net.fullchain.crt"
-check "several: run dir root-owned, group of the user, 0750" \
-	same "$(mode_owner "$c/run")" "750 0:${nobody_ids#*:}"
-check "several: nothing logged as an error" lacks_text "$calls" "log daemon.err"
+	run_init start
+	check "several: start succeeds" test $? = 0
+	check "several: one instance named camtls" \
+		same "$(grep -c '^instance ' "$calls") $(grep '^instance ' "$calls")" "1 instance camtls"
+	check "several: command line from UCI, disabled route left out" has_line "$calls" "$(cmdline \
+		--log-level info --max-connections 32 --shutdown-grace 3 --user nobody \
+		--cert "$c/run/cert.pem" --key "$c/run/key.pem" \
+		--route 8443=192.168.1.20:80 --route '[::]:8444=garage-cam.lan:8080' \
+		--route '192.168.1.1:8446=[fd00::22]:80')"
+	check "several: firewall opens 8443 and 8444 in wan, not the disabled or closed routes" \
+		has_line "$calls" "data firewall[ { type=rule src=wan proto=tcp dest_port=8443 target=ACCEPT } { type=rule src=wan proto=tcp dest_port=8444 family=ipv6 target=ACCEPT } ]"
+	procd_params() {
+		has_line "$calls" "param respawn|3600|5|5" && has_line "$calls" "param stderr|1" &&
+			has_line "$calls" "param term_timeout|5"
+	}
+	check "several: respawn, logs to logread, stop waits past the grace time" procd_params
+	check "several: reload on config change and on acme.issue/acme.renew" triggers_ok
+	check "several: firewall told to reload once ports are opened" has_line "$calls" "config_changed firewall"
+	check "several: key copied for the user, 0600" same "$(mode_owner "$c/run/key.pem")" "600 $nobody_ids"
+	check "several: key copy is acme.sh's key" cmp -s "$c/run/key.pem" "$c/acme/cams.example.net.key"
+	check "several: certificate copy is acme.sh's fullchain" cmp -s "$c/run/cert.pem" "$c/acme/cams.example.net.fullchain.crt"
+	check "several: run dir root-owned, group of the user, 0750" \
+		same "$(mode_owner "$c/run")" "750 0:${nobody_ids#*:}"
+	check "several: nothing logged as an error" lacks_text "$calls" "log daemon.err"
 
-# 2. Reloads: a renewed certificate with the same configuration is a SIGHUP
-#    to the running process; a changed configuration is a new command line.
-acme_cert cams.example.net
-run_init reload
-check "reload: renewed key copied before the signal" cmp -s "$c/run/key.pem" "$c/acme/cams.example.net.key"
-check "reload: same command line sends SIGHUP" has_line "$calls" "signal camtls|camtls|HUP"
-check "reload: firewall unchanged, not reloaded" lacks_line "$calls" "config_changed firewall"
-sed -i "/option backend '192.168.1.20:80'/{n;s/'1'/'0'/}" "$c/config/camtls"
-run_init reload
-check "reload: open_firewall off closes 8443, 8444 stays open" \
-	has_line "$calls" "data firewall[ { type=rule src=wan proto=tcp dest_port=8444 family=ipv6 target=ACCEPT } ]"
-check "reload: firewall reloaded for the change" has_line "$calls" "config_changed firewall"
-sed -i "s/garage-cam.lan:8080/garage-cam.lan:8081/" "$c/config/camtls"
-run_init reload
-new_line_no_signal() {
-	lacks_text "$calls" "signal " && has_text "$calls" "|--route|[::]:8444=garage-cam.lan:8081|"
-}
-check "reload: changed route gives procd a new command line, no SIGHUP" new_line_no_signal
-sed -i "s/option user 'nobody'/option user 'root'/" "$c/config/camtls"
-run_init reload
-as_root_now() {
-	lacks_text "$calls" "|--user|" && has_text "$calls" "|--key|$c/acme/" && test ! -e "$c/run/key.pem"
-}
-check "reload as root: no --user, no key copy left in RAM" as_root_now
-run_init stop
-check "stop: firewall reloaded to close the port" has_line "$calls" "config_changed firewall"
-check "stop: key copy removed" test ! -e "$c/run/key.pem"
+	# 2. Reloads: a renewed certificate with the same configuration is a SIGHUP
+	#    to the running process; a changed configuration is a new command line.
+	acme_cert cams.example.net
+	run_init reload
+	check "reload: renewed key copied before the signal" cmp -s "$c/run/key.pem" "$c/acme/cams.example.net.key"
+	check "reload: same command line sends SIGHUP" has_line "$calls" "signal camtls|camtls|HUP"
+	check "reload: firewall unchanged, not reloaded" lacks_line "$calls" "config_changed firewall"
+	sed -i "/option backend '192.168.1.20:80'/{n;s/'1'/'0'/}" "$c/config/camtls"
+	run_init reload
+	check "reload: open_firewall off closes 8443, 8444 stays open" \
+		has_line "$calls" "data firewall[ { type=rule src=wan proto=tcp dest_port=8444 family=ipv6 target=ACCEPT } ]"
+	check "reload: firewall reloaded for the change" has_line "$calls" "config_changed firewall"
+	sed -i "s/garage-cam.lan:8080/garage-cam.lan:8081/" "$c/config/camtls"
+	run_init reload
+	new_line_no_signal() {
+		lacks_text "$calls" "signal " && has_text "$calls" "|--route|[::]:8444=garage-cam.lan:8081|"
+	}
+	check "reload: changed route gives procd a new command line, no SIGHUP" new_line_no_signal
+	sed -i "s/option user 'nobody'/option user 'root'/" "$c/config/camtls"
+	run_init reload
+	as_root_now() {
+		lacks_text "$calls" "|--user|" && has_text "$calls" "|--key|$c/acme/" && test ! -e "$c/run/key.pem"
+	}
+	check "reload as root: no --user, no key copy left in RAM" as_root_now
+	run_init stop
+	check "stop: firewall reloaded to close the port" has_line "$calls" "config_changed firewall"
+	check "stop: key copy removed" test ! -e "$c/run/key.pem"
 
-# 3. Bad values: the route is skipped with a message naming it, the others run.
-new_case badlisten
-acme_cert cams.example.net
-cat >"$c/config/camtls" <<'EOF'
+	# 3. Bad values: the route is skipped with a message naming it, the others run.
+	new_case badlisten
+	acme_cert cams.example.net
+	cat >"$c/config/camtls" <<'EOF'
 config camtls 'main'
 	option user 'nobody'
 
@@ -216,27 +219,27 @@ config route 'good'
 	option backend '192.168.1.25:80'
 	option open_firewall '1'
 EOF
-run_init start
-check "bad listen: logged with the section and value" has_line "$calls" \
-	"log daemon.err camtls: route 'typo': listen 'http' is not PORT, IPv4:PORT or [IPv6]:PORT; route skipped"
-check "bad listen: malformed IPv4 address logged" has_text "$calls" "route 'short': listen '1.2.3:8447'"
-check "bad backend: logged" has_text "$calls" "route 'noport': backend '192.168.1.24' is not HOST:PORT"
-check "bad listen: the valid route still served" has_line "$calls" "$(cmdline --log-level info --user nobody \
-	--cert "$c/run/cert.pem" --key "$c/run/key.pem" --route 8449=192.168.1.25:80)"
-check "bad listen: no firewall rule for the skipped route" \
-	has_line "$calls" "data firewall[ { type=rule src=wan proto=tcp dest_port=8449 target=ACCEPT } ]"
-check "bad listen: shown to a person starting it by hand" has_text "$c/stderr.$n" "route 'typo'"
+	run_init start
+	check "bad listen: logged with the section and value" has_line "$calls" \
+		"log daemon.err camtls: route 'typo': listen 'http' is not PORT, IPv4:PORT or [IPv6]:PORT; route skipped"
+	check "bad listen: malformed IPv4 address logged" has_text "$calls" "route 'short': listen '1.2.3:8447'"
+	check "bad backend: logged" has_text "$calls" "route 'noport': backend '192.168.1.24' is not HOST:PORT"
+	check "bad listen: the valid route still served" has_line "$calls" "$(cmdline --log-level info --user nobody \
+		--cert "$c/run/cert.pem" --key "$c/run/key.pem" --route 8449=192.168.1.25:80)"
+	check "bad listen: no firewall rule for the skipped route" \
+		has_line "$calls" "data firewall[ { type=rule src=wan proto=tcp dest_port=8449 target=ACCEPT } ]"
+	check "bad listen: shown to a person starting it by hand" has_text "$c/stderr.$n" "route 'typo'"
 
-sed -i "/option listen '8449'/d" "$c/config/camtls"
-run_init start
-check "no valid route: start fails" test $? != 0
-check "no valid route: no instance, so no respawn loop" lacks_text "$calls" "instance "
-check "no valid route: says why" has_text "$calls" "not started: no enabled, valid route"
+	sed -i "/option listen '8449'/d" "$c/config/camtls"
+	run_init start
+	check "no valid route: start fails" test $? != 0
+	check "no valid route: no instance, so no respawn loop" lacks_text "$calls" "instance "
+	check "no valid route: says why" has_text "$calls" "not started: no enabled, valid route"
 
-# The binary's own check: two routes on one port.
-new_case duplicate
-acme_cert cams.example.net
-cat >"$c/config/camtls" <<'EOF'
+	# The binary's own check: two routes on one port.
+	new_case duplicate
+	acme_cert cams.example.net
+	cat >"$c/config/camtls" <<'EOF'
 config camtls 'main'
 	option user 'nobody'
 
@@ -248,13 +251,13 @@ config route 'b'
 	option listen '8443'
 	option backend '192.168.1.21:80'
 EOF
-run_init start
-check "refused by --check: no instance" lacks_text "$calls" "instance "
-check "refused by --check: the binary's reason is logged once" \
-	same "$(grep -c 'not started, the configuration was refused: .*same port' "$calls")" 1
+	run_init start
+	check "refused by --check: no instance" lacks_text "$calls" "instance "
+	check "refused by --check: the binary's reason is logged once" \
+		same "$(grep -c 'not started, the configuration was refused: .*same port' "$calls")" 1
 
-new_case nocert
-cat >"$c/config/camtls" <<'EOF'
+	new_case nocert
+	cat >"$c/config/camtls" <<'EOF'
 config camtls 'main'
 	option user 'root'
 	option cert '/nonexistent/cert.pem'
@@ -264,29 +267,29 @@ config route 'a'
 	option listen '8443'
 	option backend '192.168.1.20:80'
 EOF
-run_init start
-check "missing certificate: no instance" lacks_text "$calls" "instance "
-check "missing certificate: one message naming the file" \
-	same "$(grep -c 'not started, the configuration was refused: .*/nonexistent/cert.pem' "$calls")" 1
-new_case nocert_user
-sed "s/'root'/'nobody'/" "$work/case-nocert/config/camtls" >"$c/config/camtls"
-run_init start
-check "missing certificate, unprivileged: the file is named" \
-	has_line "$calls" "log daemon.err camtls: cannot read the certificate /nonexistent/cert.pem"
+	run_init start
+	check "missing certificate: no instance" lacks_text "$calls" "instance "
+	check "missing certificate: one message naming the file" \
+		same "$(grep -c 'not started, the configuration was refused: .*/nonexistent/cert.pem' "$calls")" 1
+	new_case nocert_user
+	sed "s/'root'/'nobody'/" "$work/$suite-case-nocert/config/camtls" >"$c/config/camtls"
+	run_init start
+	check "missing certificate, unprivileged: the file is named" \
+		has_line "$calls" "log daemon.err camtls: cannot read the certificate /nonexistent/cert.pem"
 
-new_case badlimit
-acme_cert cams.example.net
-printf "config camtls 'main'\n\toption idle_timeout '1m'\nconfig route 'a'\n\toption listen '8443'\n\toption backend 'cam:80'\n" >"$c/config/camtls"
-run_init start
-bad_limit() {
-	lacks_text "$calls" "instance " && has_text "$calls" "main.idle_timeout '1m' is not a whole number"
-}
-check "bad limit: refused with the option named" bad_limit
+	new_case badlimit
+	acme_cert cams.example.net
+	printf "config camtls 'main'\n\toption idle_timeout '1m'\nconfig route 'a'\n\toption listen '8443'\n\toption backend 'cam:80'\n" >"$c/config/camtls"
+	run_init start
+	bad_limit() {
+		lacks_text "$calls" "instance " && has_text "$calls" "main.idle_timeout '1m' is not a whole number"
+	}
+	check "bad limit: refused with the option named" bad_limit
 
-# 4. No certificate anywhere: a self-signed one is made once, for the
-#    router's name and LAN address.
-new_case selfsigned
-cat >"$c/config/camtls" <<'EOF'
+	# 4. No certificate anywhere: a self-signed one is made once, for the
+	#    router's name and LAN address.
+	new_case selfsigned
+	cat >"$c/config/camtls" <<'EOF'
 config camtls 'main'
 	option user 'nobody'
 	list cert_name 'cams.example.org'
@@ -295,41 +298,41 @@ config route 'a'
 	option listen '8443'
 	option backend '192.168.1.20:80'
 EOF
-run_init start
-check "self-signed: certificate and key made" test -s "$c/etc-camtls/camtls.crt" -a -s "$c/etc-camtls/camtls.key"
-check "self-signed: key is 0600" same "$(stat -c %a "$c/etc-camtls/camtls.key" 2>/dev/null)" 600
-names_ok() {
-	local sans
-	sans=$(openssl x509 -in "$c/etc-camtls/camtls.crt" -noout -ext subjectAltName 2>/dev/null)
-	[[ $sans == *"DNS:$(cat /proc/sys/kernel/hostname)"* && $sans == *"IP Address:192.168.1.1"* &&
-		$sans == *"DNS:cams.example.org"* ]]
-}
-check "self-signed: names hostname, LAN address and cert_name" names_ok
-check "self-signed: served through the user's copy" has_line "$calls" "$(cmdline --log-level info --user nobody \
-	--cert "$c/run/cert.pem" --key "$c/run/key.pem" --route 8443=192.168.1.20:80)"
-check "self-signed: fingerprint logged for the browser warning" has_text "$calls" "SHA-256"
-cp "$c/etc-camtls/camtls.crt" "$work/first.crt"
-run_init start
-check "self-signed: kept across restarts" cmp -s "$c/etc-camtls/camtls.crt" "$work/first.crt"
+	run_init start
+	check "self-signed: certificate and key made" test -s "$c/etc-camtls/camtls.crt" -a -s "$c/etc-camtls/camtls.key"
+	check "self-signed: key is 0600" same "$(stat -c %a "$c/etc-camtls/camtls.key" 2>/dev/null)" 600
+	names_ok() {
+		local sans
+		sans=$(openssl x509 -in "$c/etc-camtls/camtls.crt" -noout -ext subjectAltName 2>/dev/null)
+		[[ $sans == *"DNS:$(cat /proc/sys/kernel/hostname)"* && $sans == *"IP Address:192.168.1.1"* &&
+			$sans == *"DNS:cams.example.org"* ]]
+	}
+	check "self-signed: names hostname, LAN address and cert_name" names_ok
+	check "self-signed: served through the user's copy" has_line "$calls" "$(cmdline --log-level info --user nobody \
+		--cert "$c/run/cert.pem" --key "$c/run/key.pem" --route 8443=192.168.1.20:80)"
+	check "self-signed: fingerprint logged for the browser warning" has_text "$calls" "SHA-256"
+	cp "$c/etc-camtls/camtls.crt" "$work/first.crt"
+	run_init start
+	check "self-signed: kept across restarts" cmp -s "$c/etc-camtls/camtls.crt" "$work/first.crt"
 
-# acme_domain named but not issued yet: self-signed until acme.renew.
-sed -i "s/list cert_name .*/option acme_domain 'cams.example.net'/" "$c/config/camtls"
-run_init start
-waiting_for_acme() {
-	has_text "$calls" "no acme.sh certificate for cams.example.net" &&
-		cmp -s "$c/run/cert.pem" "$c/etc-camtls/camtls.crt"
-}
-check "acme_domain not issued yet: warns, serves the self-signed one" waiting_for_acme
-acme_cert cams.example.net
-run_init reload
-check "acme_domain issued: reload serves it" cmp -s "$c/run/cert.pem" "$c/acme/cams.example.net.fullchain.crt"
+	# acme_domain named but not issued yet: self-signed until acme.renew.
+	sed -i "s/list cert_name .*/option acme_domain 'cams.example.net'/" "$c/config/camtls"
+	run_init start
+	waiting_for_acme() {
+		has_text "$calls" "no acme.sh certificate for cams.example.net" &&
+			cmp -s "$c/run/cert.pem" "$c/etc-camtls/camtls.crt"
+	}
+	check "acme_domain not issued yet: warns, serves the self-signed one" waiting_for_acme
+	acme_cert cams.example.net
+	run_init reload
+	check "acme_domain issued: reload serves it" cmp -s "$c/run/cert.pem" "$c/acme/cams.example.net.fullchain.crt"
 
-# 5. The service user is missing, or root is asked for: the original files,
-#    no --user.
-new_case asroot
-acme_cert cams.example.net
-cat "$c/acme/cams.example.net.fullchain.crt" "$c/acme/cams.example.net.key" >"$c/both.pem"
-cat >"$c/config/camtls" <<EOF
+	# 5. The service user is missing, or root is asked for: the original files,
+	#    no --user.
+	new_case asroot
+	acme_cert cams.example.net
+	cat "$c/acme/cams.example.net.fullchain.crt" "$c/acme/cams.example.net.key" >"$c/both.pem"
+	cat >"$c/config/camtls" <<EOF
 config camtls 'main'
 	option user 'no-such-user'
 
@@ -337,34 +340,38 @@ config route 'a'
 	option listen '8443'
 	option backend '192.168.1.20:80'
 EOF
-run_init start
-check "missing user: warns and runs as root" has_text "$calls" "user 'no-such-user' does not exist; running as root"
-check "missing user: acme.sh's files used in place" has_line "$calls" "$(cmdline --log-level info \
-	--cert "$c/acme/cams.example.net.fullchain.crt" --key "$c/acme/cams.example.net.key" --route 8443=192.168.1.20:80)"
-sed -i "s/option user .*/option user 'root'\n\toption cert '${c//\//\\/}\/both.pem'/" "$c/config/camtls"
-run_init start
-check "cert with the key inside: no --key" has_line "$calls" "$(cmdline --log-level info \
-	--cert "$c/both.pem" --route 8443=192.168.1.20:80)"
-run_init stop
-check "stop with no port opened: firewall left alone" lacks_line "$calls" "config_changed firewall"
+	run_init start
+	check "missing user: warns and runs as root" has_text "$calls" "user 'no-such-user' does not exist; running as root"
+	check "missing user: acme.sh's files used in place" has_line "$calls" "$(cmdline --log-level info \
+		--cert "$c/acme/cams.example.net.fullchain.crt" --key "$c/acme/cams.example.net.key" --route 8443=192.168.1.20:80)"
+	sed -i "s/option user .*/option user 'root'\n\toption cert '${c//\//\\/}\/both.pem'/" "$c/config/camtls"
+	run_init start
+	check "cert with the key inside: no --key" has_line "$calls" "$(cmdline --log-level info \
+		--cert "$c/both.pem" --route 8443=192.168.1.20:80)"
+	run_init stop
+	check "stop with no port opened: firewall left alone" lacks_line "$calls" "config_changed firewall"
 
-# 6. Switched off, and the configuration as shipped (no route enabled yet).
-new_case off
-printf "config camtls 'main'\n\toption enabled '0'\nconfig route 'a'\n\toption listen '8443'\n\toption backend 'cam:80'\n" >"$c/config/camtls"
-run_init start
-rc=$?
-switched_off() {
-	[ "$rc" = 0 ] && lacks_text "$calls" "instance " && has_text "$calls" "main.enabled is 0"
+	# 6. Switched off, and the configuration as shipped (no route enabled yet).
+	new_case off
+	printf "config camtls 'main'\n\toption enabled '0'\nconfig route 'a'\n\toption listen '8443'\n\toption backend 'cam:80'\n" >"$c/config/camtls"
+	run_init start
+	rc=$?
+	switched_off() {
+		[ "$rc" = 0 ] && lacks_text "$calls" "instance " && has_text "$calls" "main.enabled is 0"
+	}
+	check "main.enabled 0: not started, said so, start does not fail" switched_off
+	new_case shipped
+	cp "$pkg/camtls/files/camtls.config" "$c/config/camtls"
+	run_init start
+	nothing_served() {
+		lacks_text "$calls" "instance " && has_text "$calls" "no enabled, valid route"
+	}
+	check "shipped config: nothing served until a route is enabled" nothing_served
+	check "shipped config: triggers registered anyway" triggers_ok
 }
-check "main.enabled 0: not started, said so, start does not fail" switched_off
-new_case shipped
-cp "$pkg/camtls/files/camtls.config" "$c/config/camtls"
-run_init start
-nothing_served() {
-	lacks_text "$calls" "instance " && has_text "$calls" "no enabled, valid route"
-}
-check "shipped config: nothing served until a route is enabled" nothing_served
-check "shipped config: triggers registered anyway" triggers_ok
+
+suite=host
+init_cases
 
 # --- the .ipk files ----------------------------------------------------------
 qemu_for() {
@@ -419,9 +426,17 @@ for ipk in "$@"; do
 	check "$base: init script is the package's" cmp -s "$u/data/etc/init.d/camtls" "$init"
 	check "$base: config is the package's" cmp -s "$u/data/etc/config/camtls" "$pkg/camtls/files/camtls.config"
 	q=$(qemu_for "$arch")
+	if [ -z "${router_bin:-}" ] && [ "$q" != env ]; then
+		router_bin=$u/data/usr/sbin/camtls
+		router_arch=$arch
+		router_qemu=$(command -v "$q")
+	fi
 	check "$base: binary runs (--version under ${q:-nothing})" \
 		same "$($q "$u/data/usr/sbin/camtls" --version 2>&1)" "camtls $version"
-	"$pkg/ipk/build-ipk.sh" "$u/data/usr/sbin/camtls" "$arch" "$version" "$u/again" >/dev/null
+	# Same inputs, including the time stamp (the mtime field of the first tar
+	# header: 12 octal digits at offset 136).
+	epoch=$((8#$(gzip -dc "$ipk" | head -c 148 | tail -c 12 | tr -dc 0-7)))
+	SOURCE_DATE_EPOCH=$epoch "$pkg/ipk/build-ipk.sh" "$u/data/usr/sbin/camtls" "$arch" "$version" "$u/again" >/dev/null
 	check "$base: rebuilt from the same binary, byte for byte the same" cmp -s "$ipk" "$u/again/$base.ipk"
 
 	r=$u/root
@@ -440,6 +455,17 @@ for ipk in "$@"; do
 	env -i PATH="$bb" IPKG_INSTROOT="$r" busybox ash "$u/control/prerm" >/dev/null 2>&1
 	check "$base: prerm disables the service" test ! -e "$r/etc/rc.d/S95camtls"
 done
+
+# The init script again, calling the first packaged router binary: what the
+# router itself runs for --check, gen-cert and fingerprint.
+if [ -n "${router_bin:-}" ]; then
+	bin=$work/camtls-$router_arch
+	printf '#!/bin/sh\nexec %s %s "$@"\n' "$router_qemu" "$router_bin" >"$bin"
+	chmod +x "$bin"
+	suite=$router_arch
+	prefix="$router_arch binary: "
+	init_cases
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
