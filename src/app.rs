@@ -1,7 +1,14 @@
 //! What `camtls` does with its command line: the subcommands, and the start
 //! sequence of the proxy (check, load, bind, detach, drop root, serve).
 
-use crate::cli::{Args, Command};
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::auth::{self, Allow, Users};
+use crate::cli::{Args, BackendAuth, Command, Route};
+use crate::proxy::RouteGuard;
 use crate::server::{self, TlsState};
 use crate::tls::{self, Identity};
 use crate::{certgen, process, signals, Error};
@@ -22,6 +29,7 @@ pub fn main(args: Args) -> Result<(), Error> {
             println!("{}", tls::fingerprint_file(&f.file)?);
             Ok(())
         }
+        Some(Command::HashPassword(h)) => hash_password(h.user.as_deref()),
         None => serve(&args),
     }
 }
@@ -51,6 +59,7 @@ fn serve(args: &Args) -> Result<(), Error> {
             })
         }
     };
+    let guards = load_guards(&config.routes)?;
     let user = args.user.as_deref().map(process::lookup_user).transpose()?;
     if args.check {
         for route in &config.routes {
@@ -59,7 +68,10 @@ fn serve(args: &Args) -> Result<(), Error> {
         println!("configuration OK");
         return Ok(());
     }
-    let bound = server::bind(&config.routes)?;
+    let mut bound = server::bind(&config.routes)?;
+    for (b, guard) in bound.iter_mut().zip(guards) {
+        b.guard = guard;
+    }
     if args.daemon {
         process::daemonize()?;
     }
@@ -74,4 +86,108 @@ fn serve(args: &Args) -> Result<(), Error> {
     }
     let signals = signals::install()?;
     server::run(config, tls, bound, signals)
+}
+
+/// Each route's access rules, with every file read and checked now, so a
+/// mistake stops camtls before it serves. Routes naming the same auth file
+/// share one set of users (and one cache of verified logins).
+fn load_guards(routes: &[Route]) -> Result<Vec<RouteGuard>, Error> {
+    let mut users_by_file: HashMap<PathBuf, Rc<Users>> = HashMap::new();
+    let mut guards = Vec::with_capacity(routes.len());
+    for route in routes {
+        let at = |why: String| Error::new(format!("route {}: {why}", route.listen));
+        let users = match &route.guard.auth_file {
+            None => None,
+            Some(path) => Some(match users_by_file.get(path) {
+                Some(users) => users.clone(),
+                None => {
+                    let users = Rc::new(Users::load(path).map_err(at)?);
+                    if let Some(warning) = auth::permission_warning("auth file", path) {
+                        log::warn!("{warning}");
+                    }
+                    users_by_file.insert(path.clone(), users.clone());
+                    users
+                }
+            }),
+        };
+        let allow = if route.guard.allow.is_empty() {
+            None
+        } else {
+            Some(Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?)
+        };
+        let backend_authorization = match &route.guard.backend_auth {
+            None => None,
+            Some(BackendAuth::Inline(text)) => {
+                Some(auth::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?)
+            }
+            Some(BackendAuth::File(path)) => {
+                if let Some(warning) = auth::permission_warning("backend auth file", path) {
+                    log::warn!("{warning}");
+                }
+                Some(auth::load_backend_auth(path).map_err(at)?)
+            }
+        };
+        if users.is_some() && !route.guard.allow.is_empty() {
+            log::info!(
+                "route {}: login required, and only from the allowed ranges",
+                route.listen
+            );
+        }
+        guards.push(RouteGuard {
+            users,
+            allow,
+            backend_authorization,
+        });
+    }
+    Ok(guards)
+}
+
+/// `camtls hash-password`: the password from the terminal (no echo, asked
+/// twice) or from the first line of standard input.
+fn hash_password(user: Option<&str>) -> Result<(), Error> {
+    if let Some(name) = user {
+        auth::check_user_name(name).map_err(|why| Error::new(format!("--user {name:?}: {why}")))?;
+    }
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = read_hidden("Password: ")?;
+        let again = read_hidden("Again: ")?;
+        if first != again {
+            return Err(Error::new("the two passwords differ"));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::new(format!("cannot read the password: {e}")))?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    if password.is_empty() {
+        return Err(Error::new("the password is empty"));
+    }
+    let hash = auth::hash_password(&password).map_err(Error::new)?;
+    match user {
+        Some(name) => println!("{}", auth::format_line(name, &hash)),
+        None => println!("{hash}"),
+    }
+    Ok(())
+}
+
+fn read_hidden(prompt: &str) -> Result<String, Error> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).map_err(|e| Error::new(format!("terminal: {e}")))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet).map_err(|e| Error::new(format!("terminal: {e}")))?;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    eprintln!();
+    read.map_err(|e| Error::new(format!("cannot read the password: {e}")))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }

@@ -42,6 +42,25 @@ pub struct Args {
     #[argh(switch)]
     pub preserve_host: bool,
 
+    /// HTTP Basic logins checked by camtls, a file of user:hash lines from
+    /// `camtls hash-password` (every route without its own auth=)
+    #[argh(option)]
+    pub auth_file: Option<PathBuf>,
+
+    /// a client address range allowed to connect, e.g. 192.168.1.0/24 or
+    /// 2001:db8::/32; repeatable (default: any address)
+    #[argh(option, long = "allow")]
+    pub allow: Vec<String>,
+
+    /// USER:PASS that camtls sends to the device as HTTP Basic login, so
+    /// the device's password never crosses the internet
+    #[argh(option)]
+    pub backend_auth: Option<String>,
+
+    /// like --backend-auth, from a file holding USER:PASS
+    #[argh(option)]
+    pub backend_auth_file: Option<PathBuf>,
+
     /// most client connections open at once, over all routes (default: 128)
     #[argh(option, default = "128")]
     pub max_connections: usize,
@@ -111,6 +130,17 @@ pub struct Args {
 pub enum Command {
     GenCert(GenCertArgs),
     Fingerprint(FingerprintArgs),
+    HashPassword(HashPasswordArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Read a password (from the terminal, without echo, or from standard input)
+/// and print a line for --auth-file.
+#[argh(subcommand, name = "hash-password")]
+pub struct HashPasswordArgs {
+    /// the login name; the line printed is NAME:HASH (default: only HASH)
+    #[argh(option)]
+    pub user: Option<String>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -204,6 +234,26 @@ impl fmt::Display for Listen {
 pub struct Route {
     pub listen: Listen,
     pub backend: Backend,
+    pub guard: Guard,
+}
+
+/// Who may use a route, and the login camtls gives the device.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Guard {
+    /// HTTP Basic logins checked by camtls.
+    pub auth_file: Option<PathBuf>,
+    /// Client address ranges allowed to connect; empty allows everyone.
+    pub allow: Vec<String>,
+    pub backend_auth: Option<BackendAuth>,
+}
+
+/// The device's own login, sent by camtls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendAuth {
+    /// USER:PASS given on the command line.
+    Inline(String),
+    /// A file holding USER:PASS.
+    File(PathBuf),
 }
 
 /// Timeouts, each one a defence against a client or backend that stops
@@ -268,10 +318,29 @@ impl Args {
                 "no --route given: say what to serve, e.g. --route 8443=192.168.1.20:80",
             ));
         }
+        let default_guard = Guard {
+            auth_file: self.auth_file.clone(),
+            allow: self.allow.clone(),
+            backend_auth: match (&self.backend_auth, &self.backend_auth_file) {
+                (Some(_), Some(_)) => {
+                    return Err(usage(
+                        "--backend-auth and --backend-auth-file: give one of them",
+                    ))
+                }
+                (Some(inline), None) => {
+                    if !inline.contains(':') {
+                        return Err(usage("--backend-auth: expected USER:PASS"));
+                    }
+                    Some(BackendAuth::Inline(inline.clone()))
+                }
+                (None, Some(file)) => Some(BackendAuth::File(file.clone())),
+                (None, None) => None,
+            },
+        };
         let routes = self
             .routes
             .iter()
-            .map(|r| parse_route(r))
+            .map(|r| parse_route_with(r, &default_guard))
             .collect::<Result<Vec<_>, _>>()?;
         for (i, a) in routes.iter().enumerate() {
             if let Some(b) = routes[..i]
@@ -342,18 +411,54 @@ fn listens_overlap(a: &Listen, b: &Listen) -> bool {
     }
 }
 
-/// `LISTEN=BACKEND`.
+/// `LISTEN=BACKEND`, with no options of its own.
 pub fn parse_route(text: &str) -> Result<Route, UsageError> {
-    let (listen, backend) = text.split_once('=').ok_or_else(|| {
+    parse_route_with(text, &Guard::default())
+}
+
+/// `LISTEN=BACKEND[,auth=FILE][,allow=CIDR]...[,backend-auth-file=FILE]`.
+/// An option given on the route replaces the command-line default for it.
+pub fn parse_route_with(text: &str, defaults: &Guard) -> Result<Route, UsageError> {
+    let (listen, rest) = text.split_once('=').ok_or_else(|| {
         usage(format!(
             "--route {text:?}: expected LISTEN=BACKEND, e.g. 8443=192.168.1.20:80"
         ))
     })?;
+    let mut parts = rest.split(',');
+    let backend = parts.next().unwrap_or_default();
     let listen = parse_listen(listen.trim())
         .map_err(|why| usage(format!("--route {text:?}: listen address {why}")))?;
     let backend = parse_backend(backend.trim())
         .map_err(|why| usage(format!("--route {text:?}: backend {why}")))?;
-    Ok(Route { listen, backend })
+    let mut guard = defaults.clone();
+    let mut own_allow = Vec::new();
+    for option in parts {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(usage(format!(
+                "--route {text:?}: option {key:?} needs a value, e.g. allow=192.168.1.0/24"
+            )));
+        }
+        match key.trim() {
+            "auth" => guard.auth_file = Some(value.into()),
+            "allow" => own_allow.push(value.to_string()),
+            "backend-auth-file" => guard.backend_auth = Some(BackendAuth::File(value.into())),
+            other => {
+                return Err(usage(format!(
+                    "--route {text:?}: unknown option {other:?} (known: auth, allow, backend-auth-file)"
+                )))
+            }
+        }
+    }
+    if !own_allow.is_empty() {
+        guard.allow = own_allow;
+    }
+    Ok(Route {
+        listen,
+        backend,
+        guard,
+    })
 }
 
 fn parse_port(text: &str) -> Result<u16, String> {
@@ -448,6 +553,27 @@ mod tests {
         ] {
             assert!(parse_backend(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn route_options_override_the_defaults() {
+        let defaults = Guard {
+            auth_file: Some("/etc/camtls/users".into()),
+            allow: vec!["10.0.0.0/8".into()],
+            backend_auth: Some(BackendAuth::Inline("admin:x".into())),
+        };
+        let r = parse_route_with("8443=cam:80", &defaults).unwrap();
+        assert_eq!(r.guard, defaults);
+        let r = parse_route_with(
+            "8443=cam:80,allow=192.168.1.0/24,allow=::1,auth=/a,backend-auth-file=/p",
+            &defaults,
+        )
+        .unwrap();
+        assert_eq!(r.guard.allow, vec!["192.168.1.0/24", "::1"]);
+        assert_eq!(r.guard.auth_file, Some("/a".into()));
+        assert_eq!(r.guard.backend_auth, Some(BackendAuth::File("/p".into())));
+        assert!(parse_route("8443=cam:80,colour=blue").is_err());
+        assert!(parse_route("8443=cam:80,allow=").is_err());
     }
 
     #[test]

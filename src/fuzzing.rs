@@ -20,6 +20,11 @@ pub fn heads(data: &[u8]) {
         local_addr: "10.0.0.1:8443".parse().unwrap(),
         tls: true,
         preserve_host: data.first().is_some_and(|b| b & 1 == 1),
+        capture_authorization: data.first().is_some_and(|b| b & 2 == 2),
+        backend_authorization: data
+            .first()
+            .is_some_and(|b| b & 4 == 4)
+            .then_some("Basic eDp5"),
     };
     let Ok(Some((request, len))) = head::parse_request(data, &origin) else {
         return;

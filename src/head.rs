@@ -76,6 +76,7 @@ pub fn reason(status: u16) -> &'static str {
         101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -102,6 +103,19 @@ pub fn error_response(status: u16, detail: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// 401 with the challenge for camtls's own login; the connection stays
+/// usable when nothing of the request is left unread.
+pub fn login_required(keep_alive: bool) -> Vec<u8> {
+    let body = "401 Unauthorized: log in to reach this device\n";
+    format!(
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}Cache-Control: no-store\r\n\r\n{body}",
+        crate::auth::WWW_AUTHENTICATE,
+        body.len(),
+        if keep_alive { "" } else { "Connection: close\r\n" },
+    )
+    .into_bytes()
+}
+
 /// What the proxy knows about the connection a request came on.
 pub struct Origin<'a> {
     pub backend: &'a Backend,
@@ -109,6 +123,11 @@ pub struct Origin<'a> {
     pub local_addr: SocketAddr,
     pub tls: bool,
     pub preserve_host: bool,
+    /// camtls checks logins itself: the client's Authorization is taken for
+    /// that check and never forwarded.
+    pub capture_authorization: bool,
+    /// The Authorization value camtls sends the device instead.
+    pub backend_authorization: Option<&'a str>,
 }
 
 /// A request head, checked and rewritten for the backend.
@@ -130,6 +149,8 @@ pub struct Request {
     pub public_origin: String,
     /// Method and target for the log, query values hidden.
     pub summary: String,
+    /// The client's Authorization value, kept when camtls checks logins.
+    pub authorization: Option<Vec<u8>>,
 }
 
 /// Parses and rewrites a request head. `Ok(None)`: the head is incomplete.
@@ -172,6 +193,7 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
     let mut upgrade = None::<&[u8]>;
     let mut expect = None::<&[u8]>;
     let mut forwarded_for = Vec::new();
+    let mut authorization = None;
     for f in req.headers.iter() {
         let name = f.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -196,8 +218,11 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
             expect = Some(f.value);
         } else if name.eq_ignore_ascii_case("x-forwarded-for") {
             forwarded_for.push(f.value);
+        } else if name.eq_ignore_ascii_case("authorization") && origin.capture_authorization {
+            authorization = Some(f.value.to_vec());
         }
     }
+    let drop_authorization = origin.capture_authorization || origin.backend_authorization.is_some();
 
     let body = if !transfer_encodings.is_empty() {
         if lengths.is_some() {
@@ -284,10 +309,14 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
             ]
             .iter()
             .any(|n| f.name.eq_ignore_ascii_case(n))
+            || (drop_authorization && f.name.eq_ignore_ascii_case("authorization"))
         {
             continue;
         }
         push_field(&mut head, f.name.as_bytes(), f.value);
+    }
+    if let Some(credentials) = origin.backend_authorization {
+        push_field(&mut head, b"Authorization", credentials.as_bytes());
     }
     match body {
         Framing::Length(n) => {
@@ -327,6 +356,7 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
         http10,
         public_origin,
         summary: format!("{method} {}", redact_query(path)),
+        authorization,
     };
     Ok(Some((request, len)))
 }
@@ -624,6 +654,8 @@ mod tests {
             local_addr: "10.0.0.1:8443".parse().unwrap(),
             tls: true,
             preserve_host: false,
+            capture_authorization: false,
+            backend_authorization: None,
         }
     }
 
@@ -762,6 +794,27 @@ mod tests {
         assert!(h.contains("Sec-WebSocket-Key: k\r\n"));
         assert!(
             h.ends_with("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn authorization_is_passed_taken_or_replaced() {
+        let text = "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Digest x\r\n\r\n";
+        let b = backend();
+        let mut o = origin(&b);
+        let (r, _) = parse_request(text.as_bytes(), &o).unwrap().unwrap();
+        assert!(head_text(&r).contains("Authorization: Digest x\r\n"));
+        assert_eq!(r.authorization, None);
+        o.capture_authorization = true;
+        let (r, _) = parse_request(text.as_bytes(), &o).unwrap().unwrap();
+        assert!(!head_text(&r).contains("Authorization"));
+        assert_eq!(r.authorization.as_deref(), Some(b"Digest x".as_slice()));
+        o.backend_authorization = Some("Basic YWRtaW46");
+        let (r, _) = parse_request(text.as_bytes(), &o).unwrap().unwrap();
+        let h = head_text(&r);
+        assert!(
+            h.contains("Authorization: Basic YWRtaW46\r\n") && !h.contains("Digest"),
             "{h}"
         );
     }

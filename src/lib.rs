@@ -7,6 +7,7 @@
 //! - `tls`: certificate and key loading, the server context, the async
 //!   OpenSSL stream.
 //! - `certgen`: `camtls gen-cert`, a key and a self-signed certificate.
+//! - `auth`: password hashes, logins, allowed address ranges, lockout.
 //! - `stream`: client and backend streams, and the read buffer that keeps
 //!   bytes received past a head.
 //! - `head`: parsing, checking and rewriting request and response heads.
@@ -18,6 +19,7 @@
 //! - `fuzzing`: property checks on arbitrary bytes, for fuzzers and tests.
 
 pub mod app;
+pub mod auth;
 pub mod body;
 pub mod certgen;
 pub mod cli;

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use smol::io::{AsyncWrite, AsyncWriteExt};
 use smol::{Async, Timer};
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::auth::{Allow, AuthResult, Lockout, Users};
 use crate::body::{self, CopyError};
 use crate::cli::{Backend, Timeouts};
 use crate::head::{self, Framing, Origin, Reject, Request, Response};
@@ -19,11 +23,33 @@ use crate::stream::{Buffered, ClientStream};
 /// What a connection needs to know about its route and the process.
 pub struct Settings<'a> {
     pub backend: &'a Backend,
+    pub guard: &'a RouteGuard,
     pub timeouts: &'a Timeouts,
     pub preserve_host: bool,
     pub tls: bool,
+    /// Failed logins per address, shared by every route.
+    pub lockout: &'a RefCell<Lockout>,
     /// Resolves when camtls is shutting down: idle connections then close.
     pub shutdown: &'a smol::channel::Receiver<()>,
+}
+
+/// A route's access rules, loaded at start.
+#[derive(Default)]
+pub struct RouteGuard {
+    /// Logins camtls checks itself (shared between routes naming one file).
+    pub users: Option<Rc<Users>>,
+    /// Client ranges allowed; None allows everyone.
+    pub allow: Option<Allow>,
+    /// The Authorization value camtls sends the device.
+    pub backend_authorization: Option<String>,
+}
+
+impl RouteGuard {
+    /// Whether a new connection from `ip` may go on to the TLS handshake.
+    pub fn admits(&self, ip: IpAddr, lockout: &RefCell<Lockout>) -> bool {
+        self.allow.as_ref().is_none_or(|a| a.allows(ip))
+            && !(self.users.is_some() && lockout.borrow_mut().is_blocked(ip, Instant::now()))
+    }
 }
 
 type BackendStream = Buffered<Async<TcpStream>>;
@@ -105,6 +131,13 @@ impl<'a> Session<'a> {
                 }
             };
             first = false;
+            if let Some(users) = self.settings.guard.users.clone() {
+                match self.check_login(&users, &request).await {
+                    None => {}
+                    Some(Next::KeepAlive) => continue,
+                    Some(Next::Close) => break,
+                }
+            }
             match self.forward(request).await {
                 Next::KeepAlive => continue,
                 Next::Close => break,
@@ -124,6 +157,8 @@ impl<'a> Session<'a> {
             local_addr: self.local,
             tls: self.settings.tls,
             preserve_host: self.settings.preserve_host,
+            capture_authorization: self.settings.guard.users.is_some(),
+            backend_authorization: self.settings.guard.backend_authorization.as_deref(),
         };
         let timeouts = self.settings.timeouts;
         let mut head_deadline = None::<Instant>;
@@ -207,6 +242,50 @@ impl<'a> Session<'a> {
             client.fill().await
         };
         with_deadline(deadline, smol::future::or(read, stop())).await
+    }
+
+    /// camtls's own login. None: the request may go on. Otherwise a 401 or
+    /// 403 has been sent, and the answer says whether the connection goes on.
+    async fn check_login(&mut self, users: &Users, request: &Request) -> Option<Next> {
+        let ip = self.peer.ip();
+        let now = Instant::now();
+        let lockout = self.settings.lockout;
+        if lockout.borrow_mut().is_blocked(ip, now) {
+            self.send_error(403, "too many failed logins; try again later")
+                .await;
+            return Some(Next::Close);
+        }
+        match users.check(request.authorization.as_deref()) {
+            AuthResult::Ok(_) => {
+                lockout.borrow_mut().success(ip);
+                None
+            }
+            AuthResult::Missing => self.ask_for_login(request).await,
+            AuthResult::Wrong => {
+                log::warn!("{}: failed login", ip.to_canonical());
+                if lockout.borrow_mut().failure(ip, now) {
+                    self.send_error(403, "too many failed logins; try again later")
+                        .await;
+                    return Some(Next::Close);
+                }
+                self.ask_for_login(request).await
+            }
+        }
+    }
+
+    async fn ask_for_login(&mut self, request: &Request) -> Option<Next> {
+        // An unread body would be taken for the next request: close instead.
+        let keep_alive = request.keep_alive && request.body == Framing::Empty;
+        let sent = with_timeout(
+            Duration::from_secs(2),
+            self.client.io.write_all(&head::login_required(keep_alive)),
+        )
+        .await;
+        Some(if keep_alive && matches!(sent, Some(Ok(()))) {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        })
     }
 
     async fn forward(&mut self, request: Request) -> Next {

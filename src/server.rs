@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use openssl::ssl::SslContext;
 use smol::{Async, LocalExecutor, Timer};
 
+use crate::auth::{Lockout, LockoutPolicy};
 use crate::cli::{Config, Listen, Route, TlsFiles};
-use crate::proxy::{with_timeout, Session, Settings};
+use crate::proxy::{with_timeout, RouteGuard, Session, Settings};
 use crate::signals::{Signal, Signals};
 use crate::stream::ClientStream;
 use crate::tls::{Identity, TlsStream};
@@ -21,6 +22,7 @@ use crate::Error;
 /// A route with its socket bound (before any privilege drop or fork).
 pub struct BoundRoute {
     pub route: Route,
+    pub guard: RouteGuard,
     pub listener: TcpListener,
     pub addr: SocketAddr,
 }
@@ -43,6 +45,7 @@ pub fn bind(routes: &[Route]) -> Result<Vec<BoundRoute>, Error> {
                 .map_err(|e| Error::new(format!("cannot listen on {}: {e}", route.listen)))?;
             Ok(BoundRoute {
                 route: route.clone(),
+                guard: RouteGuard::default(),
                 listener,
                 addr,
             })
@@ -64,6 +67,7 @@ struct Shared {
     shutdown_sender: RefCell<Option<smol::channel::Sender<()>>>,
     shutdown: smol::channel::Receiver<()>,
     last_limit_warning: Cell<Option<Instant>>,
+    lockout: RefCell<Lockout>,
 }
 
 /// Counts a connection for the limit for as long as it lives.
@@ -91,6 +95,7 @@ pub fn run(
         shutdown_sender: RefCell::new(Some(sender)),
         shutdown: receiver,
         last_limit_warning: Cell::new(None),
+        lockout: RefCell::new(Lockout::new(LockoutPolicy::default())),
     });
     let executor = Rc::new(LocalExecutor::new());
     smol::block_on(executor.run(async {
@@ -113,6 +118,7 @@ pub fn run(
                 executor.clone(),
                 listener,
                 b.route,
+                b.guard,
             )));
         }
         loop {
@@ -149,13 +155,14 @@ async fn accept_loop(
     executor: Rc<LocalExecutor<'static>>,
     listener: Async<TcpListener>,
     route: Route,
+    guard: RouteGuard,
 ) {
-    let route = Rc::new(route);
+    let route = Rc::new((route, guard));
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                log::warn!("accepting on {}: {e}", route.listen);
+                log::warn!("accepting on {}: {e}", route.0.listen);
                 // Out of descriptors or memory: give open connections time to
                 // finish instead of spinning on the error.
                 if matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) {
@@ -164,6 +171,15 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Outside --allow, or locked out after failed logins: closed before
+        // the handshake, which is where the CPU would go.
+        if !route.1.admits(peer.ip(), &shared.lockout) {
+            log::debug!(
+                "{}: refused by the route's access rules",
+                peer.ip().to_canonical()
+            );
+            continue;
+        }
         if shared.active.get() >= shared.config.max_connections {
             // Closing at once keeps the accept loop and the others moving; a
             // handshake first would spend the CPU the limit is there to save.
@@ -195,7 +211,13 @@ async fn accept_loop(
     }
 }
 
-async fn handle(shared: &Shared, route: &Route, socket: Async<TcpStream>, peer: SocketAddr) {
+async fn handle(
+    shared: &Shared,
+    route: &(Route, RouteGuard),
+    socket: Async<TcpStream>,
+    peer: SocketAddr,
+) {
+    let (route, guard) = route;
     let local = match socket.get_ref().local_addr() {
         Ok(addr) => addr,
         Err(_) => return,
@@ -221,6 +243,8 @@ async fn handle(shared: &Shared, route: &Route, socket: Async<TcpStream>, peer: 
     };
     let settings = Settings {
         backend: &route.backend,
+        guard,
+        lockout: &shared.lockout,
         timeouts,
         preserve_host: shared.config.preserve_host,
         tls: shared.tls.is_some(),
