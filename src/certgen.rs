@@ -104,7 +104,7 @@ fn self_signed(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let not_before = Asn1Time::from_unix(now - 3600)?;
+    let not_before = Asn1Time::from_unix((now - 3600) as _)?;
     let not_after = Asn1Time::days_from_now(days)?;
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;

@@ -106,6 +106,7 @@ impl Drop for PidFile {
 /// Installs the logger: stderr (the terminal, procd's log) or syslog
 /// (/dev/log; Tomato's log page shows syslog).
 pub fn init_logging(level: log::LevelFilter, syslog: bool) {
+    SYSLOG.store(syslog, std::sync::atomic::Ordering::Relaxed);
     let result = if syslog {
         log::set_boxed_logger(Box::new(Syslog {
             socket: Mutex::new(None),
@@ -117,6 +118,13 @@ pub fn init_logging(level: log::LevelFilter, syslog: bool) {
     if result.is_err() {
         eprintln!("camtls: logging was already set up");
     }
+}
+
+static SYSLOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once the log goes to syslog rather than stderr.
+pub fn logs_to_syslog() -> bool {
+    SYSLOG.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// RFC 3164 messages to the local syslog daemon, facility daemon.

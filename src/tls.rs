@@ -25,7 +25,7 @@ use crate::Error;
 
 /// How long a TLS 1.2 session stays resumable, as nginx's
 /// `ssl_session_timeout 5m`.
-pub const SESSION_LIFETIME_SECS: i64 = 300;
+pub const SESSION_LIFETIME_SECS: std::os::raw::c_long = 300;
 
 /// Sessions kept for resumption. Each costs well under 1 KiB; a router's
 /// handful of viewers reconnecting needs far fewer than OpenSSL's 20480.
