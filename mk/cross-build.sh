@@ -1,0 +1,53 @@
+#!/bin/sh
+# Builds the fully static camtls for one router target and copies it to OUT
+# (left untouched when the bytes are the same, so make's timestamps hold).
+#
+#   mk/cross-build.sh TRIPLE OUT
+#
+# Toolchain: nightly rustc with -Z build-std (no prebuilt std exists for most
+# of these targets), zig as C compiler and linker through cargo-zigbuild, and
+# an OpenSSL this project configures itself (mk/openssl.sh).
+# CAMTLS_CACHE (default ~/.cache/camtls) keeps OpenSSL and the cargo target
+# directory between builds and between clones.
+set -eu
+
+triple=$1
+out=$2
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+cache=${CAMTLS_CACHE:-$HOME/.cache/camtls}
+target_dir=$cache/cargo
+
+ossl=$("$here/openssl.sh" "$triple" "$cache")
+upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+
+# build-std does not build Rust's own crt1.o; zig's musl supplies it. With
+# panic=abort nothing unwinds, so no unwind tables.
+# lld's notice about the empty rustlib directory of build-std is noise.
+rustflags="-C link-self-contained=no -C force-unwind-tables=no -A linker-messages"
+case $triple in
+mips*)
+  # lld's default static-pie on MIPS resolves weak undefined symbols to the
+  # load address and the binary crashes at start; a plain static executable
+  # does not.
+  rustflags="$rustflags -C relocation-model=static" ;;
+esac
+
+echo "building $out" >&2
+cd "$root"
+env "${upper}_OPENSSL_DIR=$ossl" "${upper}_OPENSSL_STATIC=1" \
+  "CARGO_TARGET_${upper}_RUSTFLAGS=$rustflags" \
+  cargo +nightly zigbuild --quiet --release --locked --target "$triple" \
+  -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size \
+  --target-dir "$target_dir" --bin camtls
+
+built=$target_dir/$triple/release/camtls
+mkdir -p "$(dirname "$out")"
+# --strip-all also drops what the linker's strip keeps: MIPS .pdr (procedure
+# descriptors, 400 kB that nothing at run time reads) and .comment.
+llvm-objcopy --strip-all "$built" "$out.tmp"
+if cmp -s "$out.tmp" "$out"; then
+  rm -f "$out.tmp"
+else
+  mv "$out.tmp" "$out"
+fi

@@ -1,0 +1,104 @@
+#!/bin/sh
+# Builds a static OpenSSL for one router target, trimmed to what a TLS server
+# needs, and prints the directory to hand to openssl-sys as OPENSSL_DIR.
+#
+#   mk/openssl.sh TRIPLE CACHE_DIR
+#
+# The source is the tree that the openssl-src crate (pinned in Cargo.lock)
+# carries, so nothing is downloaded but a registry package. A build is kept
+# under CACHE_DIR/openssl/VERSION-KEY/TRIPLE, KEY being a hash of this file:
+# changing an option below builds anew, anything else reuses it.
+set -eu
+
+triple=$1
+cache=$2
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+# What a TLS 1.2/1.3 server with ECDSA or RSA certificates does not use. Every
+# algorithm compiled in is linked in: OpenSSL 3's providers reference their
+# whole algorithm tables, so the linker cannot drop what is unused.
+OPTIONS="no-shared no-module no-dso no-engine no-legacy
+  no-tests no-docs no-apps no-autoload-config no-ui-console no-async
+  no-comp no-http no-sock no-dgram no-ktls no-sslkeylog
+  no-ssl3 no-tls1 no-tls1_1 no-dtls no-quic no-srp no-psk no-srtp
+  no-nextprotoneg no-ct no-ocsp no-cms no-ts no-cmp no-rfc3779
+  no-dsa no-ec2m no-sm2 no-sm3 no-sm4 no-ml-dsa no-slh-dsa no-lms
+  no-aria no-bf no-camellia no-cast no-des no-idea no-rc2 no-rc4 no-rc5
+  no-seed no-md4 no-mdc2 no-rmd160 no-whirlpool no-blake2 no-siphash
+  no-scrypt no-argon2 no-siv no-ocb no-cmac no-multiblock no-filenames"
+
+# OpenSSL's target name, zig's target and CPU (matching rustc's defaults for
+# the Rust target, so the objects link), and extra options.
+case $triple in
+mips-unknown-linux-musl)
+  cfg=linux-mips32 zt=mips-linux-musleabi cpu=mips32r2
+  # clang mis-assembles OpenSSL's MIPS perlasm (handshakes fail with
+  # "decrypt error"), and 32-bit MIPS has no libatomic for __atomic_*.
+  extra="no-asm -DBROKEN_CLANG_ATOMICS" ;;
+mipsel-unknown-linux-musl)
+  cfg=linux-mips32 zt=mipsel-linux-musleabi cpu=mips32r2
+  extra="no-asm -DBROKEN_CLANG_ATOMICS" ;;
+armv7-unknown-linux-musleabihf)
+  cfg=linux-armv4 zt=arm-linux-musleabihf cpu=generic+v7a+vfp3d16+thumb2-neon
+  extra="" ;;
+armv7-unknown-linux-musleabi)
+  cfg=linux-armv4 zt=arm-linux-musleabi cpu=generic+v7a+thumb2+soft_float-neon
+  extra="" ;;
+aarch64-unknown-linux-musl)
+  cfg=linux-aarch64 zt=aarch64-linux-musl cpu=generic
+  extra="" ;;
+x86_64-unknown-linux-musl)
+  cfg=linux-x86_64 zt=x86_64-linux-musl cpu=x86_64
+  extra="" ;;
+*)
+  echo "mk/openssl.sh: no OpenSSL settings for $triple" >&2
+  exit 1 ;;
+esac
+
+version=$(sed -n '/^name = "openssl-src"$/{n;s/^version = "\(.*\)"$/\1/p;}' "$root/Cargo.lock")
+[ -n "$version" ] || { echo "mk/openssl.sh: openssl-src is not in Cargo.lock" >&2; exit 1; }
+key=$(sha256sum "$0" | cut -c1-12)
+prefix=$cache/openssl/$version-$key/$triple
+mkdir -p "$(dirname "$prefix")"
+# Two builds of the same target (make -j, or two clones) take turns.
+exec 9>"$prefix.lock"
+flock 9
+if [ -f "$prefix/.done" ]; then
+  echo "$prefix"
+  exit 0
+fi
+
+# The crate's source, as cargo unpacked it.
+cargo fetch --locked --manifest-path "$root/Cargo.toml" >&2
+src=
+for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/openssl-src-"$version"/openssl; do
+  [ -f "$d/Configure" ] && src=$d
+done
+[ -n "$src" ] || { echo "mk/openssl.sh: openssl-src $version not unpacked" >&2; exit 1; }
+
+zig=$(python3 -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')
+build=$prefix.build
+rm -rf "$build" "$prefix"
+mkdir -p "$build"
+# OpenSSL's Makefile wants one word for CC.
+printf '#!/bin/sh\nexec "%s" cc -target %s -mcpu=%s "$@"\n' "$zig" "$zt" "$cpu" >"$build/cc"
+printf '#!/bin/sh\nexec "%s" ar "$@"\n' "$zig" >"$build/ar"
+printf '#!/bin/sh\nexec "%s" ranlib "$@"\n' "$zig" >"$build/ranlib"
+chmod +x "$build/cc" "$build/ar" "$build/ranlib"
+
+echo "building OpenSSL $version for $triple (a few minutes, once)" >&2
+# shellcheck disable=SC2086 # the option lists are word lists
+(
+  cd "$build"
+  CC=$build/cc AR=$build/ar RANLIB=$build/ranlib \
+    perl "$src/Configure" "$cfg" $OPTIONS $extra \
+    --prefix="$prefix" --libdir=lib --openssldir=/etc/ssl \
+    -Os -DOPENSSL_SMALL_FOOTPRINT -ffunction-sections -fdata-sections \
+    -fno-asynchronous-unwind-tables -fno-unwind-tables >configure.log
+  make -j"$(nproc)" build_libs >make.log 2>&1 || { tail -n 40 make.log; exit 1; }
+  make install_dev >install.log 2>&1
+) >&2
+rm -rf "$build"
+touch "$prefix/.done"
+echo "$prefix"
