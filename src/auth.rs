@@ -669,7 +669,7 @@ impl Allow {
     pub fn parse<S: AsRef<str>>(specs: &[S]) -> Result<Allow, String> {
         let ranges = specs
             .iter()
-            .map(|s| Cidr::parse(s.as_ref()).map_err(|why| format!("--allow {why}")))
+            .map(|s| Cidr::parse(s.as_ref()))
             .collect::<Result<_, _>>()?;
         Ok(Allow { ranges })
     }
@@ -1438,7 +1438,10 @@ mod tests {
             assert!(e.contains(needle), "{text}: {e}");
         }
         let e = Allow::parse(&["10.0.0.0/8", "bogus"]).unwrap_err();
-        assert!(e.starts_with("--allow") && e.contains("bogus"), "{e}");
+        assert!(
+            e.starts_with("\"bogus\"") && e.contains("expected an address"),
+            "{e}"
+        );
     }
 
     #[test]
