@@ -546,7 +546,7 @@ fn syslog_and_daemon_log_to_dev_log() {
     std::fs::set_permissions(&pair.key, std::fs::Permissions::from_mode(0o640)).unwrap();
     let (backend, _heads) = Backend::fixed(HELLO);
 
-    let mut child = in_private_dev(&dev, &args(backend.addr, Some(&pair), &["--syslog"]))
+    let child = in_private_dev(&dev, &args(backend.addr, Some(&pair), &["--syslog"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
