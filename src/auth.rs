@@ -68,7 +68,7 @@ pub const MAX_AUTH_FILE_LEN: u64 = 64 * 1024;
 /// Authorization value; 32 entries of about 80 bytes each.
 pub const CACHE_SIZE: usize = 32;
 /// How long a verified login is remembered. After that one request pays the
-/// slow hash again. Reloading the auth file (SIGHUP) forgets all of them.
+/// slow hash again. A newly loaded [`Users`] starts with none.
 pub const CACHE_TTL: Duration = Duration::from_secs(600);
 
 /// The `WWW-Authenticate` value sent with a 401.
@@ -704,7 +704,8 @@ pub struct LockoutPolicy {
     /// How long a blocked address is refused.
     pub block: Duration,
     /// Most addresses tracked at once: the table's memory is bounded by this
-    /// (about 64 bytes an entry), however many addresses an attacker has.
+    /// (at most about 130 bytes an entry with the hash table's spare room, so
+    /// 130 KiB at 1024), however many addresses an attacker has.
     pub capacity: usize,
 }
 
