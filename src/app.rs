@@ -72,20 +72,50 @@ fn serve(args: &Args) -> Result<(), Error> {
     for (b, guard) in bound.iter_mut().zip(guards) {
         b.guard = guard;
     }
-    if args.daemon {
-        process::daemonize()?;
-    }
-    let _pid_file = args
-        .pidfile
-        .as_deref()
-        .map(process::PidFile::create)
-        .transpose()?;
-    if let Some(user) = &user {
-        process::drop_privileges(user)?;
-        log::info!("running as user {}", user.name);
-    }
-    let signals = signals::install()?;
+    // A detached process works from /, so paths read later (the pid file,
+    // the certificate on SIGHUP) must not depend on the directory.
+    let pid_path = args.pidfile.as_deref().map(absolute).transpose()?;
+    let tls = match tls {
+        Some(mut state) => {
+            state.files.cert = absolute(&state.files.cert)?;
+            state.files.key = state.files.key.as_deref().map(absolute).transpose()?;
+            Some(state)
+        }
+        None => None,
+    };
+    let detached = if args.daemon {
+        Some(process::daemonize()?)
+    } else {
+        None
+    };
+    let started = (|| {
+        let pid_file = pid_path
+            .as_deref()
+            .map(process::PidFile::create)
+            .transpose()?;
+        if let Some(user) = &user {
+            process::drop_privileges(user)?;
+            log::info!("running as user {}", user.name);
+        }
+        Ok::<_, Error>((pid_file, signals::install()?))
+    })();
+    let (_pid_file, signals) = match (started, detached) {
+        (Ok(started), Some(detached)) => {
+            detached.ready();
+            started
+        }
+        (Ok(started), None) => started,
+        (Err(e), Some(detached)) => {
+            detached.failed(&e);
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
     server::run(config, tls, bound, signals)
+}
+
+fn absolute(path: &std::path::Path) -> Result<PathBuf, Error> {
+    std::path::absolute(path).map_err(|e| Error::new(format!("{}: {e}", path.display())))
 }
 
 /// Each route's access rules, with every file read and checked now, so a

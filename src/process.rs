@@ -63,13 +63,33 @@ pub fn drop_privileges(user: &User) -> Result<(), Error> {
     Ok(())
 }
 
-/// Detaches from the terminal: the parent exits, the child leads a new
-/// session with stdio on /dev/null. Must run before any thread starts.
-pub fn daemonize() -> Result<(), Error> {
+/// Detaches from the terminal: the child leads a new session with stdio on
+/// /dev/null, and the parent waits until the child reports through a pipe
+/// that it serves (exit 0) or why it cannot (the reason on the terminal,
+/// exit 1), so a script that starts `camtls --daemon` finds the pid file and
+/// sees start errors. Must run before any thread starts.
+pub fn daemonize() -> Result<Detached, Error> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::new(format!("--daemon: cannot create a pipe: {e}")))?;
     // SAFETY: single-threaded at this point (the reactor has not started).
     match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Parent { .. }) => std::process::exit(0),
-        Ok(ForkResult::Child) => {}
+        Ok(ForkResult::Parent { .. }) => {
+            drop(write);
+            let mut report = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut fs::File::from(read), &mut report);
+            match report.strip_prefix(b"ok") {
+                Some(_) => std::process::exit(0),
+                None if report.is_empty() => {
+                    eprintln!("camtls: the detached process ended before it served");
+                    std::process::exit(1)
+                }
+                None => {
+                    eprintln!("camtls: {}", String::from_utf8_lossy(&report));
+                    std::process::exit(1)
+                }
+            }
+        }
+        Ok(ForkResult::Child) => drop(read),
         Err(e) => return Err(Error::new(format!("--daemon: fork failed: {e}"))),
     }
     nix::unistd::setsid().map_err(|e| Error::new(format!("--daemon: setsid failed: {e}")))?;
@@ -83,7 +103,26 @@ pub fn daemonize() -> Result<(), Error> {
         // SAFETY: dup2 onto the standard descriptors, which stay open.
         unsafe { nix::libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), target) };
     }
-    Ok(())
+    Ok(Detached {
+        report: fs::File::from(write),
+    })
+}
+
+/// The detached child's end of the pipe to the waiting parent.
+pub struct Detached {
+    report: fs::File,
+}
+
+impl Detached {
+    /// Serving: the parent exits 0.
+    pub fn ready(mut self) {
+        let _ = self.report.write_all(b"ok");
+    }
+
+    /// Not serving: the parent prints `why` and exits 1.
+    pub fn failed(mut self, why: &Error) {
+        let _ = self.report.write_all(why.to_string().as_bytes());
+    }
 }
 
 /// The pid file, removed again when dropped.
