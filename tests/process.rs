@@ -386,6 +386,26 @@ fn daemon_pid_file_exists_when_the_command_returns() {
 /// Paths given relative to where camtls was started keep meaning that
 /// place after --daemon has changed directory to /.
 #[test]
+fn daemon_start_errors_after_detaching_reach_the_terminal() {
+    let dir = TempDir::new();
+    let pair = write_pair(&dir, KeyKind::Ecdsa);
+    let backend: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let listen = closed_port();
+    let mut a = routed(listen, backend, &pair, &["--daemon", "--pidfile"]);
+    let unwritable = dir.path("no-such-dir").join("camtls.pid");
+    a.push(s(&unwritable));
+    let out = camtls().args(&a).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write pid file") && err.contains("no-such-dir"),
+        "{err}"
+    );
+    // Nothing was left serving.
+    assert!(std::net::TcpStream::connect(listen).is_err());
+}
+
+#[test]
 fn daemon_keeps_relative_paths() {
     let dir = TempDir::new();
     let first = install_pair(
