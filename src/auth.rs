@@ -21,7 +21,7 @@
 //! costs one. One PBKDF2-SHA256 iteration is 9,270 MIPS32r2 instructions
 //! with the static build's OpenSSL (`no-asm`; counted under qemu-mipsel, see
 //! docs/security.md), so 10,000 iterations are about 93 million instructions:
-//! 0.2 to 0.3 s on a 500 MHz MIPS 24Kc, about 9 ms on a current x86-64 with
+//! 0.2 to 0.3 s on a 500 MHz MIPS 24Kc, 7 to 8 ms on a current x86-64 with
 //! SHA extensions. A browser sends the password with every request, so a
 //! success is remembered (see [`CACHE_SIZE`]) and later requests cost one
 //! SHA-256. The hash only matters if the auth file itself leaks; a long random
