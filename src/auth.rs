@@ -18,7 +18,7 @@
 //! Why [`DEFAULT_ITERATIONS`] is 10,000, far below the 600,000 that OWASP
 //! asks of a server: camtls is single-threaded, so a verification stalls every
 //! stream for its whole duration, and every wrong password an attacker sends
-//! costs one. One PBKDF2-SHA256 iteration is 9,270 MIPS32r2 instructions
+//! costs one. One PBKDF2-SHA256 iteration is 9,274 MIPS32r2 instructions
 //! with the static build's OpenSSL (`no-asm`; counted under qemu-mipsel, see
 //! docs/security.md), so 10,000 iterations are about 93 million instructions:
 //! 0.2 to 0.3 s on a 500 MHz MIPS 24Kc, 7 to 8 ms on a current x86-64 with
