@@ -1,14 +1,11 @@
 //! What `camtls` does with its command line: the subcommands, and the start
 //! sequence of the proxy (check, load, bind, detach, drop root, serve).
 
-use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::rc::Rc;
 
-use crate::auth::{self, Allow, Users};
-use crate::cli::{Args, BackendAuth, Command, Route};
-use crate::proxy::RouteGuard;
+use crate::auth;
+use crate::cli::{Args, Command};
 use crate::server::{self, TlsState};
 use crate::tls::{self, Identity};
 use crate::{certgen, process, signals, Error};
@@ -59,7 +56,7 @@ fn serve(args: &Args) -> Result<(), Error> {
             })
         }
     };
-    let guards = load_guards(&config.routes)?;
+    let guards = server::load_guards(&config.routes)?;
     let user = args.user.as_deref().map(process::lookup_user).transpose()?;
     if args.check {
         for route in &config.routes {
@@ -68,10 +65,7 @@ fn serve(args: &Args) -> Result<(), Error> {
         println!("configuration OK");
         return Ok(());
     }
-    let mut bound = server::bind(&config.routes)?;
-    for (b, guard) in bound.iter_mut().zip(guards) {
-        b.guard = guard;
-    }
+    let bound = server::bind(&config.routes)?;
     // A detached process works from /, so paths read later (the pid file,
     // the certificate on SIGHUP) must not depend on the directory.
     let pid_path = args.pidfile.as_deref().map(absolute).transpose()?;
@@ -111,65 +105,11 @@ fn serve(args: &Args) -> Result<(), Error> {
         }
         (Err(e), None) => return Err(e),
     };
-    server::run(config, tls, bound, signals)
+    server::run(config, tls, bound, guards, signals)
 }
 
 fn absolute(path: &std::path::Path) -> Result<PathBuf, Error> {
     std::path::absolute(path).map_err(|e| Error::new(format!("{}: {e}", path.display())))
-}
-
-/// Each route's access rules, with every file read and checked now, so a
-/// mistake stops camtls before it serves. Routes naming the same auth file
-/// share one set of users (and one cache of verified logins).
-fn load_guards(routes: &[Route]) -> Result<Vec<RouteGuard>, Error> {
-    let mut users_by_file: HashMap<PathBuf, Rc<Users>> = HashMap::new();
-    let mut guards = Vec::with_capacity(routes.len());
-    for route in routes {
-        let at = |why: String| Error::new(format!("route {}: {why}", route.listen));
-        let users = match &route.guard.auth_file {
-            None => None,
-            Some(path) => Some(match users_by_file.get(path) {
-                Some(users) => users.clone(),
-                None => {
-                    let users = Rc::new(Users::load(path).map_err(at)?);
-                    if let Some(warning) = auth::permission_warning("auth file", path) {
-                        log::warn!("{warning}");
-                    }
-                    users_by_file.insert(path.clone(), users.clone());
-                    users
-                }
-            }),
-        };
-        let allow = if route.guard.allow.is_empty() {
-            None
-        } else {
-            Some(Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?)
-        };
-        let backend_authorization = match &route.guard.backend_auth {
-            None => None,
-            Some(BackendAuth::Inline(text)) => {
-                Some(auth::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?)
-            }
-            Some(BackendAuth::File(path)) => {
-                if let Some(warning) = auth::permission_warning("backend auth file", path) {
-                    log::warn!("{warning}");
-                }
-                Some(auth::load_backend_auth(path).map_err(at)?)
-            }
-        };
-        if users.is_some() && !route.guard.allow.is_empty() {
-            log::info!(
-                "route {}: login required, and only from the allowed ranges",
-                route.listen
-            );
-        }
-        guards.push(RouteGuard {
-            users,
-            allow,
-            backend_authorization,
-        });
-    }
-    Ok(guards)
 }
 
 /// `camtls hash-password`: the password from the terminal (no echo, asked

@@ -12,7 +12,8 @@ use argh::FromArgs;
 pub const DEFAULT_CERT: &str = "/tmp/etc/cert.pem";
 pub const DEFAULT_KEY: &str = "/tmp/etc/key.pem";
 
-#[derive(FromArgs, Debug)]
+// No Debug: --backend-auth holds a password.
+#[derive(FromArgs)]
 /// camtls: HTTPS in front of plain-HTTP cameras, printers and web UIs.
 ///
 /// Each --route LISTEN=BACKEND serves https://ROUTER:LISTEN and forwards to
@@ -248,12 +249,22 @@ pub struct Guard {
 }
 
 /// The device's own login, sent by camtls.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum BackendAuth {
     /// USER:PASS given on the command line.
     Inline(String),
     /// A file holding USER:PASS.
     File(PathBuf),
+}
+
+impl fmt::Debug for BackendAuth {
+    // The password stays out of any debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendAuth::Inline(_) => f.write_str("Inline(…)"),
+            BackendAuth::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
 }
 
 /// Timeouts, each one a defence against a client or backend that stops
@@ -574,6 +585,16 @@ mod tests {
         assert_eq!(r.guard.backend_auth, Some(BackendAuth::File("/p".into())));
         assert!(parse_route("8443=cam:80,colour=blue").is_err());
         assert!(parse_route("8443=cam:80,allow=").is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_device_password() {
+        let a = args(&["--route", "1=a:2", "--backend-auth", "admin:hunter2"]);
+        let shown = format!("{:?}", a.to_config().unwrap());
+        assert!(
+            !shown.contains("hunter2") && shown.contains("Inline(…)"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -12,7 +12,11 @@ use openssl::ssl::SslContext;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::auth::{Lockout, LockoutPolicy};
-use crate::cli::{Config, Listen, Route, TlsFiles};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::auth::{self, Allow, Users};
+use crate::cli::{BackendAuth, Config, Listen, Route, TlsFiles};
 use crate::proxy::{with_timeout, RouteGuard, Session, Settings};
 use crate::signals::{Signal, Signals};
 use crate::stream::ClientStream;
@@ -22,7 +26,6 @@ use crate::Error;
 /// A route with its socket bound (before any privilege drop or fork).
 pub struct BoundRoute {
     pub route: Route,
-    pub guard: RouteGuard,
     pub listener: TcpListener,
     pub addr: SocketAddr,
 }
@@ -45,7 +48,6 @@ pub fn bind(routes: &[Route]) -> Result<Vec<BoundRoute>, Error> {
                 .map_err(|e| Error::new(format!("cannot listen on {}: {e}", route.listen)))?;
             Ok(BoundRoute {
                 route: route.clone(),
-                guard: RouteGuard::default(),
                 listener,
                 addr,
             })
@@ -68,6 +70,8 @@ struct Shared {
     shutdown: smol::channel::Receiver<()>,
     last_limit_warning: Cell<Option<Instant>>,
     lockout: RefCell<Lockout>,
+    /// Each route's access rules, by route index; replaced on SIGHUP.
+    guards: RefCell<Vec<Rc<RouteGuard>>>,
 }
 
 /// Counts a connection for the limit for as long as it lives.
@@ -85,6 +89,7 @@ pub fn run(
     config: Config,
     tls: Option<TlsState>,
     bound: Vec<BoundRoute>,
+    guards: Vec<RouteGuard>,
     signals: Signals,
 ) -> Result<(), Error> {
     let (sender, receiver) = smol::channel::bounded(1);
@@ -96,11 +101,12 @@ pub fn run(
         shutdown: receiver,
         last_limit_warning: Cell::new(None),
         lockout: RefCell::new(Lockout::new(LockoutPolicy::default())),
+        guards: RefCell::new(guards.into_iter().map(Rc::new).collect()),
     });
     let executor = Rc::new(LocalExecutor::new());
     smol::block_on(executor.run(async {
         let mut accept_tasks = Vec::new();
-        for b in bound {
+        for (index, b) in bound.into_iter().enumerate() {
             let scheme = if shared.tls.is_some() {
                 "https"
             } else {
@@ -117,8 +123,8 @@ pub fn run(
                 shared.clone(),
                 executor.clone(),
                 listener,
+                index,
                 b.route,
-                b.guard,
             )));
         }
         loop {
@@ -154,15 +160,15 @@ async fn accept_loop(
     shared: Rc<Shared>,
     executor: Rc<LocalExecutor<'static>>,
     listener: Async<TcpListener>,
+    index: usize,
     route: Route,
-    guard: RouteGuard,
 ) {
-    let route = Rc::new((route, guard));
+    let route = Rc::new(route);
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                log::warn!("accepting on {}: {e}", route.0.listen);
+                log::warn!("accepting on {}: {e}", route.listen);
                 // Out of descriptors or memory: give open connections time to
                 // finish instead of spinning on the error.
                 if matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) {
@@ -173,7 +179,8 @@ async fn accept_loop(
         };
         // Outside --allow, or locked out after failed logins: closed before
         // the handshake, which is where the CPU would go.
-        if !route.1.admits(peer.ip(), &shared.lockout) {
+        let guard = shared.guards.borrow()[index].clone();
+        if !guard.admits(peer.ip(), &shared.lockout) {
             log::debug!(
                 "{}: refused by the route's access rules",
                 peer.ip().to_canonical()
@@ -205,7 +212,7 @@ async fn accept_loop(
         executor
             .spawn(async move {
                 let slot = slot;
-                handle(&slot.0, &route, socket, peer).await;
+                handle(&slot.0, &route, &guard, socket, peer).await;
             })
             .detach();
     }
@@ -213,11 +220,11 @@ async fn accept_loop(
 
 async fn handle(
     shared: &Shared,
-    route: &(Route, RouteGuard),
+    route: &Route,
+    guard: &RouteGuard,
     socket: Async<TcpStream>,
     peer: SocketAddr,
 ) {
-    let (route, guard) = route;
     let local = match socket.get_ref().local_addr() {
         Ok(addr) => addr,
         Err(_) => return,
@@ -253,11 +260,15 @@ async fn handle(
     Session::new(&settings, client, peer, local).run().await;
 }
 
-/// SIGHUP: a new certificate and key for new connections; open ones keep
-/// theirs. A broken pair on disk leaves the running one in place.
+/// SIGHUP: the certificate and key, and the login and allowlist settings,
+/// read again for new connections; open ones keep theirs. Whatever cannot be
+/// read leaves the running version in place.
 fn reload(shared: &Shared) {
+    match load_guards(&shared.config.routes) {
+        Ok(guards) => *shared.guards.borrow_mut() = guards.into_iter().map(Rc::new).collect(),
+        Err(e) => log::error!("SIGHUP: {e}; still using the previous logins and ranges"),
+    }
     let Some(tls) = &shared.tls else {
-        log::info!("SIGHUP: nothing to reload with --plain");
         return;
     };
     let files = tls.borrow().files.clone();
@@ -280,4 +291,58 @@ impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::new(e.to_string())
     }
+}
+
+/// Each route's access rules, with every file read and checked now, so a
+/// mistake stops camtls before it serves. Routes naming the same auth file
+/// share one set of users (and one cache of verified logins).
+pub fn load_guards(routes: &[Route]) -> Result<Vec<RouteGuard>, Error> {
+    let mut users_by_file: HashMap<PathBuf, Rc<Users>> = HashMap::new();
+    let mut guards = Vec::with_capacity(routes.len());
+    for route in routes {
+        let at = |why: String| Error::new(format!("route {}: {why}", route.listen));
+        let users = match &route.guard.auth_file {
+            None => None,
+            Some(path) => Some(match users_by_file.get(path) {
+                Some(users) => users.clone(),
+                None => {
+                    let users = Rc::new(Users::load(path).map_err(at)?);
+                    if let Some(warning) = auth::permission_warning("auth file", path) {
+                        log::warn!("{warning}");
+                    }
+                    users_by_file.insert(path.clone(), users.clone());
+                    users
+                }
+            }),
+        };
+        let allow = if route.guard.allow.is_empty() {
+            None
+        } else {
+            Some(Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?)
+        };
+        let backend_authorization = match &route.guard.backend_auth {
+            None => None,
+            Some(BackendAuth::Inline(text)) => {
+                Some(auth::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?)
+            }
+            Some(BackendAuth::File(path)) => {
+                if let Some(warning) = auth::permission_warning("backend auth file", path) {
+                    log::warn!("{warning}");
+                }
+                Some(auth::load_backend_auth(path).map_err(at)?)
+            }
+        };
+        if users.is_some() && !route.guard.allow.is_empty() {
+            log::info!(
+                "route {}: login required, and only from the allowed ranges",
+                route.listen
+            );
+        }
+        guards.push(RouteGuard {
+            users,
+            allow,
+            backend_authorization,
+        });
+    }
+    Ok(guards)
 }

@@ -275,3 +275,60 @@ fn bad_guard_settings_stop_camtls_before_serving() {
         assert!(!err.contains("admin:admin"), "a password was echoed: {err}");
     }
 }
+
+#[test]
+fn sighup_rereads_the_logins() {
+    let dir = TempDir::new();
+    let pair = write_pair(&dir, KeyKind::Ecdsa);
+    let users = dir.path("users");
+    write_private(&users, hash_line("viewer", "first").as_bytes());
+    let (backend, _heads) = Backend::fixed(HELLO);
+    let mut proxy = Proxy::start(&args(
+        backend.addr,
+        Some(&pair),
+        &["--auth-file", &users.display().to_string()],
+    ));
+    let mut open = ResponseReader::new(tls_connect(proxy.addr()));
+    open.send(
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: {}\r\n\r\n",
+            basic("viewer:first")
+        )
+        .as_bytes(),
+    );
+    assert_eq!(open.response("GET").unwrap().status, 200);
+    assert_eq!(
+        get(proxy.addr(), Some(&basic("guest:second"))).0.status,
+        401
+    );
+
+    write_private(
+        &users,
+        (hash_line("viewer", "first") + &hash_line("guest", "second")).as_bytes(),
+    );
+    proxy.signal(nix::sys::signal::Signal::SIGHUP);
+    proxy.wait_for_log("certificate reloaded");
+    assert_eq!(
+        get(proxy.addr(), Some(&basic("guest:second"))).0.status,
+        200
+    );
+    // A broken file on reload keeps the logins in use.
+    write_private(&users, b"guest:plaintext\n");
+    proxy.signal(nix::sys::signal::Signal::SIGHUP);
+    proxy.wait_for_log("still using the previous logins");
+    assert_eq!(
+        get(proxy.addr(), Some(&basic("guest:second"))).0.status,
+        200
+    );
+    // The connection opened before the reloads carries on.
+    open.send(
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: {}\r\n\r\n",
+            basic("viewer:first")
+        )
+        .as_bytes(),
+    );
+    assert_eq!(open.response("GET").unwrap().status, 200);
+    proxy.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(proxy.wait_exit(), Some(0));
+}
