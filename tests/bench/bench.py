@@ -615,7 +615,8 @@ def measure_idle_connections(proxy, on_open=None):
                     raise RuntimeError("connection closed before the response ended")
                 got += chunk
             conns.append(s)
-        time.sleep(0.5)
+        # Idle means idle: past any short hold of buffers after a response.
+        time.sleep(2.0)
         rss, pss, _ = memory_kib(proxy.pids("ec"))
         if on_open:
             on_open()
@@ -733,6 +734,12 @@ def openssl_speed(seconds):
     return limits
 
 
+def shown_path(path):
+    """Relative to the working tree when inside it, absolute otherwise."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def first_line(cmd):
     try:
         p = run(cmd, timeout=10)
@@ -766,6 +773,8 @@ def machine():
                             if l.startswith("stunnel ")), "?")
     info["wrk"] = first_line(["wrk", "--version"]).split(" [")[0]
     info["curl"] = " ".join(first_line(["curl", "--version"]).split()[:2])
+    # Other work on the machine shows up as noise; the reader can judge it.
+    info["load average at start"] = "%.2f" % os.getloadavg()[0]
     return info
 
 
@@ -869,6 +878,7 @@ def report(args, info, limits, rounds, router_rounds, quota, notes, sizes, tls, 
         peaks = [r[p]["rss_peak"] for r in rounds if "rss_peak" in r.get(p, {})]
         if peaks:
             m[p]["rss_peak"] = max(peaks)
+    info["load average at end"] = "%.2f" % os.getloadavg()[0]
     out = []
     out.append("Run of %s, %d round(s), %.0f s in all. camtls binary: %s."
                % (time.strftime("%Y-%m-%d %H:%M"), len(rounds), elapsed, info.get("camtls", "not run")))
@@ -1052,7 +1062,7 @@ def main():
         if camtls_bin:
             version = first_line([camtls_bin, "--version"])
             info["camtls"] = "%s (%s, %s, %d bytes)" % (
-                os.path.relpath(camtls_bin), version,
+                shown_path(camtls_bin), version,
                 "static" if is_static(camtls_bin) else "dynamic", os.path.getsize(camtls_bin))
         if args.profile:
             certs = make_certs(wd)
@@ -1116,8 +1126,8 @@ def main():
         if not sizes:
             sizes.append(["(no %s/; run make release)" % args.dist, "", ""])
         for path in (camtls_bin, shutil.which("nginx"), shutil.which("stunnel4")):
-            if path and os.path.isfile(path) and not any(s[0] == os.path.relpath(path) for s in sizes):
-                sizes.append([os.path.relpath(path) if path == camtls_bin else path,
+            if path and os.path.isfile(path) and not any(s[0] == shown_path(path) for s in sizes):
+                sizes.append([shown_path(path),
                               os.path.getsize(path),
                               "static" if is_static(path) else "dynamic (+ shared libssl, libcrypto)"])
         body = report(args, info, limits, rounds, router_rounds, quota_text, notes, sizes, tls,
