@@ -3,15 +3,18 @@
 # `openssl speed`; writes docs/performance.md. Not part of `make test`: it
 # takes minutes and its figures depend on the machine.
 #
-# It measures the static x86_64 release binary when `make release` has built
-# it, the host build otherwise, and says which in the report.
+# It measures the static x86_64 release binary (built first, mk/release.mk),
+# as shipped; BENCH_STATIC=0 measures the host build instead, without the
+# cross toolchain. The report names the binary.
 BENCH_APT_PACKAGES := nginx stunnel4 wrk curl openssl util-linux
 BENCH_ROUNDS ?= 3
 BENCH_SECONDS ?= 5
-BENCH_CAMTLS := $(call dist_bin,x86_64-unknown-linux-musl) $(HOST_BIN)
+BENCH_STATIC ?= 1
+BENCH_STATIC_BIN := $(call dist_bin,x86_64-unknown-linux-musl)
+BENCH_CAMTLS := $(if $(filter 1,$(BENCH_STATIC)),$(BENCH_STATIC_BIN)) $(HOST_BIN)
 
 .PHONY: bench
-bench: build
+bench: build $(if $(filter 1,$(BENCH_STATIC)),$(BENCH_STATIC_BIN))
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
 	python3 tests/bench/bench.py $(addprefix --camtls ,$(BENCH_CAMTLS)) \
 	  --dist $(DIST) --rounds $(BENCH_ROUNDS) --seconds $(BENCH_SECONDS) \
