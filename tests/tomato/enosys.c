@@ -7,7 +7,10 @@
  *   enosys --call NR...                           make raw calls, print errnos
  *
  * The filter (seccomp-BPF, with no_new_privs) is inherited across fork and
- * execve, so COMMAND and all its children see the old kernel. --call exists
+ * execve, so COMMAND and all its children see the old kernel. For floors
+ * below 3.0, uname(2) also reports a 2.6 kernel (the UNAME26 personality:
+ * "2.6.<60 + minor>"), because programs read it to pick a code path: OpenSSL
+ * falls back to /dev/urandom without getrandom only on kernels before 4.8. --call exists
  * so a test can prove the filter is there: `enosys --floor F -- enosys --call`.
  *
  * What it cannot show: flags that an old kernel rejects inside an existing
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -257,6 +261,10 @@ int main(int argc, char **argv)
 		first++;
 	if (first >= argc)
 		usage();
+	if (floor < KV(3, 0, 0) && personality(PER_LINUX | UNAME26) == -1) {
+		perror("enosys: personality");
+		return 2;
+	}
 	install(floor);
 	execvp(argv[first], &argv[first]);
 	fprintf(stderr, "enosys: %s: %s\n", argv[first], strerror(errno));
