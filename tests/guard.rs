@@ -49,6 +49,18 @@ fn auth_file(dir: &TempDir) -> String {
     path.display().to_string()
 }
 
+/// One request on an open connection, logged in as `user_pass`.
+fn get_as<S: Read + Write>(c: &mut ResponseReader<S>, user_pass: &str) -> u16 {
+    c.send(
+        format!(
+            "GET /cam HTTP/1.1\r\nHost: a\r\nAuthorization: {}\r\n\r\n",
+            basic(user_pass)
+        )
+        .as_bytes(),
+    );
+    c.response("GET").unwrap().status
+}
+
 fn get(addr: std::net::SocketAddr, authorization: Option<&str>) -> (Reply, bool) {
     let mut c = ResponseReader::new(tls_connect(addr));
     let extra = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
@@ -289,14 +301,7 @@ fn sighup_rereads_the_logins() {
         &["--auth-file", &users.display().to_string()],
     ));
     let mut open = ResponseReader::new(tls_connect(proxy.addr()));
-    open.send(
-        format!(
-            "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: {}\r\n\r\n",
-            basic("viewer:first")
-        )
-        .as_bytes(),
-    );
-    assert_eq!(open.response("GET").unwrap().status, 200);
+    assert_eq!(get_as(&mut open, "viewer:first"), 200);
     assert_eq!(
         get(proxy.addr(), Some(&basic("guest:second"))).0.status,
         401
@@ -321,14 +326,7 @@ fn sighup_rereads_the_logins() {
         200
     );
     // The connection opened before the reloads carries on.
-    open.send(
-        format!(
-            "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: {}\r\n\r\n",
-            basic("viewer:first")
-        )
-        .as_bytes(),
-    );
-    assert_eq!(open.response("GET").unwrap().status, 200);
+    assert_eq!(get_as(&mut open, "viewer:first"), 200);
     proxy.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(proxy.wait_exit(), Some(0));
 }

@@ -90,6 +90,18 @@ pub fn new_key(kind: KeyKind) -> PKey<Private> {
 
 /// A certificate for `key`, signed by `issuer` (self-signed when None).
 pub fn new_cert(key: &PKey<Private>, cn: &str, issuer: Option<(&X509, &PKey<Private>)>) -> X509 {
+    build_cert(key, cn, false, issuer)
+}
+
+/// A CA certificate (`ca`) or a leaf for localhost and 127.0.0.1, with the
+/// extensions a verifying client checks, valid for 30 days.
+pub fn build_cert(
+    key: &PKey<Private>,
+    cn: &str,
+    ca: bool,
+    issuer: Option<(&X509, &PKey<Private>)>,
+) -> X509 {
+    use openssl::x509::extension::{BasicConstraints, KeyUsage};
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
     let name = name.build();
@@ -100,23 +112,35 @@ pub fn new_cert(key: &PKey<Private>, cn: &str, issuer: Option<(&X509, &PKey<Priv
     b.set_serial_number(&serial.to_asn1_integer().unwrap())
         .unwrap();
     b.set_subject_name(&name).unwrap();
-    match issuer {
-        Some((cert, _)) => b.set_issuer_name(cert.subject_name()).unwrap(),
-        None => b.set_issuer_name(&name).unwrap(),
-    }
+    b.set_issuer_name(issuer.map_or(&*name, |(c, _)| c.subject_name()))
+        .unwrap();
     b.set_pubkey(key).unwrap();
     b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
         .unwrap();
     b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
         .unwrap();
-    let san = SubjectAlternativeName::new()
-        .dns("localhost")
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
+    if ca {
+        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap(),
+        )
         .unwrap();
-    b.append_extension(san).unwrap();
-    let signer = issuer.map(|(_, k)| k).unwrap_or(key);
-    b.sign(signer, MessageDigest::sha256()).unwrap();
+    } else {
+        let san = SubjectAlternativeName::new()
+            .dns("localhost")
+            .ip("127.0.0.1")
+            .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
+            .unwrap();
+        b.append_extension(san).unwrap();
+    }
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
+        .unwrap();
     b.build()
 }
 
@@ -756,54 +780,7 @@ pub fn sh_quote(word: &str) -> String {
 /// a leaf for localhost and 127.0.0.1, each with the extensions a verifying
 /// client checks. Returns (root, intermediate, leaf, leaf key).
 pub fn issued_chain() -> (X509, X509, X509, PKey<Private>) {
-    use openssl::x509::extension::{BasicConstraints, KeyUsage};
-    fn build(
-        key: &PKey<Private>,
-        cn: &str,
-        ca: bool,
-        issuer: Option<(&X509, &PKey<Private>)>,
-    ) -> X509 {
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        let mut serial = BigNum::new().unwrap();
-        serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
-        b.set_serial_number(&serial.to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(issuer.map_or(&*name, |(c, _)| c.subject_name()))
-            .unwrap();
-        b.set_pubkey(key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-            .unwrap();
-        if ca {
-            b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-                .unwrap();
-            b.append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .key_cert_sign()
-                    .crl_sign()
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap();
-        } else {
-            let san = SubjectAlternativeName::new()
-                .dns("localhost")
-                .ip("127.0.0.1")
-                .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
-                .unwrap();
-            b.append_extension(san).unwrap();
-        }
-        b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
-            .unwrap();
-        b.build()
-    }
+    let build = build_cert;
     let root_key = new_key(KeyKind::Ecdsa);
     let root = build(&root_key, "camtls test root", true, None);
     let mid_key = new_key(KeyKind::Ecdsa);
