@@ -32,6 +32,15 @@ mips*)
   # does not.
   rustflags="$rustflags -C relocation-model=static" ;;
 esac
+case $triple in
+mips* | armv7*)
+  # zig's musl and the OpenSSL built against it use a 64-bit time_t on 32-bit
+  # targets; the libc crate must too, or every time_t crossing into OpenSSL
+  # (ASN1_TIME_set: certificate dates) is garbage. The variable is the same
+  # switch for the older libc crate inside std.
+  rustflags="$rustflags --cfg libc_unstable_musl_v1_2"
+  export RUST_LIBC_UNSTABLE_MUSL_V1_2_3=1 ;;
+esac
 
 echo "building $out" >&2
 cd "$root"
