@@ -129,16 +129,22 @@ def memory_kib(pids):
 
 
 def is_static(path):
-    """True if the ELF file has no PT_INTERP (no dynamic loader)."""
+    """True if the ELF file (32 or 64 bit, either byte order) has no PT_INTERP,
+    that is, needs no dynamic loader."""
     with open(path, "rb") as f:
         head = f.read(64)
-        if head[:4] != b"\x7fELF" or head[4] != 2:
+        if head[:4] != b"\x7fELF":
             return False
-        phoff, = struct.unpack_from("<Q", head, 32)
-        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        end = "<" if head[5] == 1 else ">"
+        if head[4] == 2:
+            phoff, = struct.unpack_from(end + "Q", head, 32)
+            phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
+        else:
+            phoff, = struct.unpack_from(end + "I", head, 28)
+            phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
         f.seek(phoff)
         table = f.read(phentsize * phnum)
-    return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))
+    return all(struct.unpack_from(end + "I", table, i * phentsize)[0] != 3 for i in range(phnum))
 
 
 # ---------------------------------------------------------------------------
@@ -881,7 +887,7 @@ def report(args, info, limits, rounds, router_rounds, quota, notes, sizes, tls, 
     info["load average at end"] = "%.2f" % os.getloadavg()[0]
     out = []
     out.append("Run of %s, %d round(s), %.0f s in all. camtls binary: %s."
-               % (time.strftime("%Y-%m-%d %H:%M"), len(rounds), elapsed, info.get("camtls", "not run")))
+               % (time.strftime("%Y-%m-%d %H:%M"), len(rounds), elapsed, info.get("camtls binary", "not run")))
     out.append("")
     out.append("### Machine")
     out.append("")
@@ -1061,7 +1067,7 @@ def main():
         info = machine()
         if camtls_bin:
             version = first_line([camtls_bin, "--version"])
-            info["camtls"] = "%s (%s, %s, %d bytes)" % (
+            info["camtls binary"] = "%s (%s, %s, %d bytes)" % (
                 shown_path(camtls_bin), version,
                 "static" if is_static(camtls_bin) else "dynamic", os.path.getsize(camtls_bin))
         if args.profile:
