@@ -235,8 +235,8 @@ impl<'a> Session<'a> {
         let client = &mut self.client;
         let read = async {
             // Wait for the socket before taking a buffer to read into, unless
-            // TLS already holds decrypted bytes.
-            if !client.io.has_plaintext_pending() {
+            // TLS already holds received bytes.
+            if !client.io.has_tls_pending() {
                 client.io.socket().readable().await?;
             }
             client.fill().await

@@ -32,12 +32,12 @@ impl ClientStream {
         }
     }
 
-    /// True when TLS has decrypted bytes not yet read, so that waiting for
+    /// True when TLS holds received bytes not yet read, so that waiting for
     /// the socket to become readable could wait for nothing.
-    pub fn has_plaintext_pending(&self) -> bool {
+    pub fn has_tls_pending(&self) -> bool {
         match self {
             ClientStream::Plain(_) => false,
-            ClientStream::Tls(s) => s.ssl().pending() > 0,
+            ClientStream::Tls(s) => s.has_pending(),
         }
     }
 }

@@ -33,6 +33,9 @@ pub const SESSION_CACHE_SIZE: i32 = 512;
 
 extern "C" {
     // Not wrapped by the openssl crate; present in every OpenSSL since 0.9.
+    // Also unwrapped: true while OpenSSL holds bytes not yet returned,
+    // decrypted or still raw (read-ahead).
+    fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> std::os::raw::c_int;
     fn SSL_CTX_set_timeout(
         ctx: *mut openssl_sys::SSL_CTX,
         t: std::os::raw::c_long,
@@ -125,6 +128,9 @@ impl Identity {
                     | SslOptions::IGNORE_UNEXPECTED_EOF,
             );
             b.set_mode(SslMode::RELEASE_BUFFERS);
+            // One recv per socket wakeup instead of two per record (header,
+            // then body): on a router every system call counts.
+            b.set_read_ahead(true);
             b.set_session_cache_mode(SslSessionCacheMode::SERVER);
             b.set_session_cache_size(SESSION_CACHE_SIZE);
             // SAFETY: the builder owns a valid SSL_CTX for the whole call.
@@ -263,6 +269,16 @@ impl TlsStream {
 
     pub fn ssl(&self) -> &openssl::ssl::SslRef {
         self.ssl.ssl()
+    }
+
+    /// True when OpenSSL already holds received bytes, so that waiting for
+    /// the socket to become readable could wait for nothing.
+    pub fn has_pending(&self) -> bool {
+        // An SslRef is the SSL object itself (foreign-types' convention),
+        // so its address is the SSL pointer.
+        let ssl = self.ssl.ssl() as *const openssl::ssl::SslRef as *const openssl_sys::SSL;
+        // SAFETY: the SSL object lives as long as self.
+        unsafe { SSL_has_pending(ssl) == 1 }
     }
 }
 
