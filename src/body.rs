@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use smol::io::{AsyncRead, AsyncWrite};
-use smol::Timer;
 
+use crate::deadline::Deadlines;
 use crate::head::Framing;
 use crate::stream::Buffered;
 
@@ -281,14 +281,15 @@ impl BodyCopy {
 }
 
 /// Runs `step` until it is ready, failing with CopyError::Idle when it moves
-/// no byte for `idle`. One timer serves the whole transfer: it is re-armed
-/// only when it fires, not on every read, which keeps the hot path cheap.
+/// no byte for `idle`. Progress only records the time; the wait is renewed
+/// when it runs out, so a busy transfer costs no timer work per read.
 pub async fn guard_idle<T>(
+    deadlines: &Deadlines,
     idle: Duration,
     mut step: impl FnMut(&mut Context<'_>, &mut bool) -> Poll<Result<T, CopyError>>,
 ) -> Result<T, CopyError> {
-    let mut timer = Timer::after(idle);
     let mut last_move = Instant::now();
+    let mut wait = Box::pin(deadlines.sleep_until(last_move + idle));
     poll_fn(move |cx| {
         let mut moved = false;
         if let Poll::Ready(result) = step(cx, &mut moved) {
@@ -297,12 +298,12 @@ pub async fn guard_idle<T>(
         if moved {
             last_move = Instant::now();
         }
-        while Pin::new(&mut timer).poll(cx).is_ready() {
+        while wait.as_mut().poll(cx).is_ready() {
             let deadline = last_move + idle;
             if Instant::now() >= deadline {
                 return Poll::Ready(Err(CopyError::Idle));
             }
-            timer.set_at(deadline);
+            wait.set(deadlines.sleep_until(deadline));
         }
         Poll::Pending
     })
@@ -311,6 +312,7 @@ pub async fn guard_idle<T>(
 
 /// Copies one body, failing after `idle` without progress.
 pub async fn copy_body<R, W>(
+    deadlines: &Deadlines,
     framing: Framing,
     src: &mut Buffered<R>,
     dst: &mut W,
@@ -324,13 +326,17 @@ where
     if copy.finished() {
         return Ok(());
     }
-    guard_idle(idle, |cx, moved| copy.poll_copy(cx, src, dst, moved)).await
+    guard_idle(deadlines, idle, |cx, moved| {
+        copy.poll_copy(cx, src, dst, moved)
+    })
+    .await
 }
 
 /// Two-way copy after a protocol switch, until both sides have closed. When
 /// one side ends, its end is passed on (a half-close) and the other
 /// direction carries on.
 pub async fn tunnel<A, B>(
+    deadlines: &Deadlines,
     a: &mut Buffered<A>,
     b: &mut Buffered<B>,
     idle: Duration,
@@ -341,7 +347,7 @@ where
 {
     let mut a_to_b = Direction::new();
     let mut b_to_a = Direction::new();
-    guard_idle(idle, |cx, moved| {
+    guard_idle(deadlines, idle, |cx, moved| {
         let ab = a_to_b.poll(cx, a, &mut b.io, moved)?;
         let ba = b_to_a.poll(cx, b, &mut a.io, moved)?;
         if ab.is_ready() && ba.is_ready() {

@@ -12,6 +12,7 @@
 //!   bytes received past a head.
 //! - `head`: parsing, checking and rewriting request and response heads.
 //! - `body`: framed body copies and two-way tunnels, under idle timeouts.
+//! - `deadline`: timeouts for every wait, on one ticking task.
 //! - `proxy`: one client connection and its paired backend connection.
 //! - `server`: listeners, accept loops, the connection limit, reload, shutdown.
 //! - `signals`: SIGHUP, SIGTERM and SIGINT as events on the loop.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod body;
 pub mod certgen;
 pub mod cli;
+pub mod deadline;
 pub mod fuzzing;
 pub mod head;
 pub mod process;

@@ -3,13 +3,12 @@
 //! and response, protocol switches, and the error responses camtls makes
 //! itself.
 
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use smol::io::{AsyncWrite, AsyncWriteExt};
-use smol::{Async, Timer};
+use smol::Async;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -17,6 +16,7 @@ use std::rc::Rc;
 use crate::auth::{Allow, AuthResult, Lockout, Users};
 use crate::body::{self, CopyError};
 use crate::cli::{Backend, Timeouts};
+use crate::deadline::Deadlines;
 use crate::head::{self, Framing, Origin, Reject, Request, Response};
 use crate::stream::{Buffered, ClientStream};
 
@@ -31,6 +31,7 @@ pub struct Settings<'a> {
     pub lockout: &'a RefCell<Lockout>,
     /// Resolves when camtls is shutting down: idle connections then close.
     pub shutdown: &'a smol::channel::Receiver<()>,
+    pub deadlines: &'a Deadlines,
 }
 
 /// A route's access rules, loaded at start.
@@ -145,7 +146,11 @@ impl<'a> Session<'a> {
         }
         let close =
             std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.client.io).poll_close(cx));
-        let _ = with_timeout(Duration::from_secs(1), close).await;
+        let _ = self
+            .settings
+            .deadlines
+            .limit_for(Duration::from_secs(1), close)
+            .await;
     }
 
     /// Reads the next request head. Ok(None): the client closed, stayed idle
@@ -185,7 +190,7 @@ impl<'a> Session<'a> {
             let read = match head_deadline {
                 Some(deadline) => {
                     let fill = self.client.fill();
-                    match with_deadline(deadline, fill).await {
+                    match self.settings.deadlines.limit(deadline, fill).await {
                         Some(read) => read,
                         None => return Err(HeadError::Timeout),
                     }
@@ -218,13 +223,15 @@ impl<'a> Session<'a> {
     /// moment; after that their memory goes back while the connection idles.
     async fn wait_for_request(&mut self, deadline: Instant) -> Option<io::Result<usize>> {
         let shutdown = self.settings.shutdown;
+        let deadlines = self.settings.deadlines;
         let stop = || async {
             let _ = shutdown.recv().await;
             Err(io::Error::from(io::ErrorKind::Interrupted))
         };
         let hold_until = deadline.min(Instant::now() + BUFFER_HOLD);
-        if let Some(read) =
-            with_deadline(hold_until, smol::future::or(self.client.fill(), stop())).await
+        if let Some(read) = deadlines
+            .limit(hold_until, smol::future::or(self.client.fill(), stop()))
+            .await
         {
             return Some(read);
         }
@@ -241,7 +248,9 @@ impl<'a> Session<'a> {
             }
             client.fill().await
         };
-        with_deadline(deadline, smol::future::or(read, stop())).await
+        deadlines
+            .limit(deadline, smol::future::or(read, stop()))
+            .await
     }
 
     /// camtls's own login. None: the request may go on. Otherwise a 401 or
@@ -276,11 +285,14 @@ impl<'a> Session<'a> {
     async fn ask_for_login(&mut self, request: &Request) -> Option<Next> {
         // An unread body would be taken for the next request: close instead.
         let keep_alive = request.keep_alive && request.body == Framing::Empty;
-        let sent = with_timeout(
-            Duration::from_secs(2),
-            self.client.io.write_all(&head::login_required(keep_alive)),
-        )
-        .await;
+        let sent = self
+            .settings
+            .deadlines
+            .limit_for(
+                Duration::from_secs(2),
+                self.client.io.write_all(&head::login_required(keep_alive)),
+            )
+            .await;
         Some(if keep_alive && matches!(sent, Some(Ok(()))) {
             Next::KeepAlive
         } else {
@@ -331,8 +343,14 @@ impl<'a> Session<'a> {
     /// Sends one request and relays the answer.
     async fn exchange(&mut self, request: &Request) -> Result<Next, BackendFailure> {
         let timeouts = self.settings.timeouts;
+        let deadlines = self.settings.deadlines;
         if self.backend.is_none() {
-            let socket = connect(self.settings.backend, timeouts.connect).await?;
+            let socket = connect(
+                self.settings.deadlines,
+                self.settings.backend,
+                timeouts.connect,
+            )
+            .await?;
             self.backend = Some(Buffered::new(socket));
         }
         let backend = self.backend.as_mut().expect("connected above");
@@ -361,7 +379,15 @@ impl<'a> Session<'a> {
             {
                 return Err(BackendFailure::ClientGone);
             }
-            match body::copy_body(framing, &mut self.client, &mut backend.io, timeouts.idle).await {
+            match body::copy_body(
+                deadlines,
+                framing,
+                &mut self.client,
+                &mut backend.io,
+                timeouts.idle,
+            )
+            .await
+            {
                 Ok(()) => {}
                 Err(CopyError::Write(e)) => {
                     self.backend = None;
@@ -403,13 +429,21 @@ impl<'a> Session<'a> {
             return Err(BackendFailure::ClientGone);
         }
         if response.status == 101 {
-            if let Err(e) = body::tunnel(&mut self.client, backend, timeouts.idle).await {
+            if let Err(e) = body::tunnel(deadlines, &mut self.client, backend, timeouts.idle).await
+            {
                 log::debug!("{}: tunnel ended: {e}", self.peer.ip().to_canonical());
             }
             self.backend = None;
             return Ok(Next::Close);
         }
-        if let Err(e) = body::copy_body(rest, backend, &mut self.client.io, timeouts.backend).await
+        if let Err(e) = body::copy_body(
+            deadlines,
+            rest,
+            backend,
+            &mut self.client.io,
+            timeouts.backend,
+        )
+        .await
         {
             log::debug!(
                 "{} \"{}\": response body: {e}",
@@ -452,7 +486,11 @@ impl<'a> Session<'a> {
                 }
             }
             let nothing_yet = backend.pending().is_empty();
-            let read = with_deadline(deadline, backend.fill()).await;
+            let read = self
+                .settings
+                .deadlines
+                .limit(deadline, backend.fill())
+                .await;
             match read {
                 None => {
                     self.backend = None;
@@ -490,7 +528,11 @@ impl<'a> Session<'a> {
 
     async fn send_error(&mut self, status: u16, detail: &str) {
         let response = head::error_response(status, detail);
-        let _ = with_timeout(Duration::from_secs(2), self.client.io.write_all(&response)).await;
+        let _ = self
+            .settings
+            .deadlines
+            .limit_for(Duration::from_secs(2), self.client.io.write_all(&response))
+            .await;
     }
 }
 
@@ -518,13 +560,17 @@ fn append_body_start<S: smol::io::AsyncRead + Unpin>(
 
 /// Connects to the backend, resolving a name at each connect (a camera's
 /// DHCP address may change). Names are resolved off the event loop.
-async fn connect(backend: &Backend, timeout: Duration) -> Result<Async<TcpStream>, BackendFailure> {
+async fn connect(
+    deadlines: &Deadlines,
+    backend: &Backend,
+    timeout: Duration,
+) -> Result<Async<TcpStream>, BackendFailure> {
     let addrs: Vec<SocketAddr> = match backend.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, backend.port)],
         Err(_) => {
             let name = (backend.host.clone(), backend.port);
             let lookup = smol::unblock(move || name.to_socket_addrs().map(Vec::from_iter));
-            match with_timeout(timeout, lookup).await {
+            match deadlines.limit_for(timeout, lookup).await {
                 Some(Ok(addrs)) if !addrs.is_empty() => addrs,
                 Some(Ok(_)) | Some(Err(_)) => {
                     return Err(BackendFailure::Status(
@@ -544,7 +590,10 @@ async fn connect(backend: &Backend, timeout: Duration) -> Result<Async<TcpStream
     let deadline = Instant::now() + timeout;
     let mut last_error = None;
     for addr in addrs {
-        match with_deadline(deadline, Async::<TcpStream>::connect(addr)).await {
+        match deadlines
+            .limit(deadline, Async::<TcpStream>::connect(addr))
+            .await
+        {
             Some(Ok(socket)) => {
                 // Heads and small frames must not wait for Nagle's timer.
                 let _ = socket.get_ref().set_nodelay(true);
@@ -560,17 +609,4 @@ async fn connect(backend: &Backend, timeout: Duration) -> Result<Async<TcpStream
         }
     }
     Err(BackendFailure::Status(502, last_error.unwrap_or_default()))
-}
-
-/// `Some(output)`, or None when `duration` passes first.
-pub async fn with_timeout<T>(duration: Duration, future: impl Future<Output = T>) -> Option<T> {
-    with_deadline(Instant::now() + duration, future).await
-}
-
-pub async fn with_deadline<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
-    smol::future::or(async { Some(future.await) }, async {
-        Timer::at(deadline).await;
-        None
-    })
-    .await
 }

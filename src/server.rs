@@ -17,7 +17,8 @@ use std::path::PathBuf;
 
 use crate::auth::{self, Allow, Users};
 use crate::cli::{BackendAuth, Config, Listen, Route, TlsFiles};
-use crate::proxy::{with_timeout, RouteGuard, Session, Settings};
+use crate::deadline::Deadlines;
+use crate::proxy::{RouteGuard, Session, Settings};
 use crate::signals::{Signal, Signals};
 use crate::stream::ClientStream;
 use crate::tls::{Identity, TlsStream};
@@ -70,6 +71,7 @@ struct Shared {
     shutdown: smol::channel::Receiver<()>,
     last_limit_warning: Cell<Option<Instant>>,
     lockout: RefCell<Lockout>,
+    deadlines: Deadlines,
     /// Each route's access rules, by route index; replaced on SIGHUP.
     guards: RefCell<Vec<Rc<RouteGuard>>>,
 }
@@ -102,9 +104,14 @@ pub fn run(
         last_limit_warning: Cell::new(None),
         lockout: RefCell::new(Lockout::new(LockoutPolicy::default())),
         guards: RefCell::new(guards.into_iter().map(Rc::new).collect()),
+        deadlines: Deadlines::default(),
     });
     let executor = Rc::new(LocalExecutor::new());
     smol::block_on(executor.run(async {
+        let ticking = shared.clone();
+        executor
+            .spawn(async move { ticking.deadlines.run().await })
+            .detach();
         let mut accept_tasks = Vec::new();
         for (index, b) in bound.into_iter().enumerate() {
             let scheme = if shared.tls.is_some() {
@@ -139,12 +146,14 @@ pub fn run(
         drop(accept_tasks);
         shared.shutdown_sender.borrow_mut().take();
         let grace = shared.config.timeouts.shutdown_grace;
-        let drained = with_timeout(grace, async {
-            while shared.active.get() > 0 {
-                Timer::after(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
+        let drained = shared
+            .deadlines
+            .limit_for(grace, async {
+                while shared.active.get() > 0 {
+                    Timer::after(Duration::from_millis(50)).await;
+                }
+            })
+            .await;
         if drained.is_none() {
             log::info!(
                 "{} connections still open after {grace:?}; closing them",
@@ -235,7 +244,11 @@ async fn handle(
         None => ClientStream::Plain(socket),
         Some(tls) => {
             let context = tls.borrow().context.clone();
-            match with_timeout(timeouts.handshake, TlsStream::accept(&context, socket)).await {
+            match shared
+                .deadlines
+                .limit_for(timeouts.handshake, TlsStream::accept(&context, socket))
+                .await
+            {
                 Some(Ok(stream)) => ClientStream::Tls(stream),
                 Some(Err(e)) => {
                     log::debug!("{}: TLS handshake failed: {e}", peer.ip().to_canonical());
@@ -256,6 +269,7 @@ async fn handle(
         preserve_host: shared.config.preserve_host,
         tls: shared.tls.is_some(),
         shutdown: &shared.shutdown,
+        deadlines: &shared.deadlines,
     };
     Session::new(&settings, client, peer, local).run().await;
 }
