@@ -240,6 +240,10 @@ install() {
 	/tmp/*) warn "$DEST or $CONFIG is in RAM and is lost at reboot: enable JFFS" \
 		"(Administration > JFFS) or Entware, then run this again" ;;
 	esac
+	# Tomato runs Init and the first Firewall before it mounts USB drives.
+	[ "$CONFIG" = /opt/etc/config ] &&
+		warn "without JFFS the scripts are on the USB drive, which is mounted" \
+			"after boot's Init and Firewall events: enable JFFS so camtls starts at boot"
 
 	"$CONFIG/camtls.fire"
 	"$CONFIG/camtls.init"
