@@ -54,9 +54,10 @@ built=$target_dir/$triple/release/camtls
 mkdir -p "$(dirname "$out")"
 # --strip-all also drops what the linker's strip keeps: MIPS .pdr (procedure
 # descriptors, 400 kB that nothing at run time reads) and .comment.
-llvm-objcopy --strip-all "$built" "$out.tmp"
-if cmp -s "$out.tmp" "$out"; then
-  rm -f "$out.tmp"
+tmp=$out.tmp.$$
+llvm-objcopy --strip-all "$built" "$tmp"
+if cmp -s "$tmp" "$out"; then
+  rm -f "$tmp"
 else
-  mv "$out.tmp" "$out"
+  mv "$tmp" "$out"
 fi

@@ -17,8 +17,9 @@ TEST_TARGETS += test-emulated
 # the clone, so a fresh clone on the same machine (CI) rebuilds only what its
 # changes touch.
 export CAMTLS_CACHE ?= $(HOME)/.cache/camtls
-# Largest a static binary may be, in bytes: 2.5 MB.
-export SIZE_BUDGET := 2500000
+# Largest a static binary may be: 2.5 MB as flash sizes are counted
+# (2.5 MiB). Measured sizes and what they are spent on: docs/building.md.
+export SIZE_BUDGET := 2621440
 
 DIST_BINS := $(foreach t,$(RELEASE_TARGETS),$(call dist_bin,$(t)))
 EMULATED_BINS := $(foreach t,$(EMULATED_TARGETS),$(call dist_bin,$(t)))

@@ -15,7 +15,7 @@ if [ "${1:-}" = --quick ]; then
 	quick=1
 	shift
 fi
-budget=${SIZE_BUDGET:-2500000}
+budget=${SIZE_BUDGET:-2621440}
 suites=${TEST_SUITES:-e2e cli}
 cd "$(dirname "$0")/../.." || exit 1
 
