@@ -229,28 +229,17 @@ impl<'a> Session<'a> {
             Err(io::Error::from(io::ErrorKind::Interrupted))
         };
         let hold_until = deadline.min(Instant::now() + BUFFER_HOLD);
-        if let Some(read) = deadlines
-            .limit(hold_until, smol::future::or(self.client.fill(), stop()))
-            .await
-        {
+        let waiting = smol::future::or(fill_when_readable(&mut self.client), stop());
+        if let Some(read) = deadlines.limit(hold_until, waiting).await {
             return Some(read);
         }
         self.client.release();
+        self.client.io.release_tls_buffers();
         if let Some(backend) = self.backend.as_mut() {
             backend.release();
         }
-        let client = &mut self.client;
-        let read = async {
-            // Wait for the socket before taking a buffer to read into, unless
-            // TLS already holds received bytes.
-            if !client.io.has_tls_pending() {
-                client.io.socket().readable().await?;
-            }
-            client.fill().await
-        };
-        deadlines
-            .limit(deadline, smol::future::or(read, stop()))
-            .await
+        let waiting = smol::future::or(fill_when_readable(&mut self.client), stop());
+        deadlines.limit(deadline, waiting).await
     }
 
     /// camtls's own login. None: the request may go on. Otherwise a 401 or
@@ -534,6 +523,16 @@ impl<'a> Session<'a> {
             .limit_for(Duration::from_secs(2), self.client.io.write_all(&response))
             .await;
     }
+}
+
+/// Reads once the client has sent something. Waiting on the socket first
+/// means a connection that sends nothing never takes a read buffer, and no
+/// read is tried only to find the socket empty.
+async fn fill_when_readable(client: &mut Buffered<ClientStream>) -> io::Result<usize> {
+    if !client.io.has_tls_pending() {
+        client.io.socket().readable().await?;
+    }
+    client.fill().await
 }
 
 /// Moves the start of a Content-Length body that is already buffered to the

@@ -32,6 +32,13 @@ impl ClientStream {
         }
     }
 
+    /// Frees TLS record buffers while the connection idles.
+    pub fn release_tls_buffers(&mut self) {
+        if let ClientStream::Tls(s) = self {
+            s.free_buffers();
+        }
+    }
+
     /// True when TLS holds received bytes not yet read, so that waiting for
     /// the socket to become readable could wait for nothing.
     pub fn has_tls_pending(&self) -> bool {

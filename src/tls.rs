@@ -36,6 +36,8 @@ extern "C" {
     // Also unwrapped: true while OpenSSL holds bytes not yet returned,
     // decrypted or still raw (read-ahead).
     fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> std::os::raw::c_int;
+    // Also unwrapped: frees the record buffers of an idle connection.
+    fn SSL_free_buffers(ssl: *mut openssl_sys::SSL) -> std::os::raw::c_int;
     fn SSL_CTX_set_timeout(
         ctx: *mut openssl_sys::SSL_CTX,
         t: std::os::raw::c_long,
@@ -269,6 +271,18 @@ impl TlsStream {
 
     pub fn ssl(&self) -> &openssl::ssl::SslRef {
         self.ssl.ssl()
+    }
+
+    /// Gives OpenSSL's record buffers back while the connection idles (they
+    /// are taken again at the next record). Does nothing while bytes are
+    /// pending in them.
+    pub fn free_buffers(&mut self) {
+        if !self.has_pending() {
+            let ssl = self.ssl.ssl() as *const openssl::ssl::SslRef as *mut openssl_sys::SSL;
+            // SAFETY: the SSL object lives as long as self, and nothing else
+            // uses it during the call.
+            unsafe { SSL_free_buffers(ssl) };
+        }
     }
 
     /// True when OpenSSL already holds received bytes, so that waiting for
