@@ -1261,6 +1261,8 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "a timing measurement: run with --ignored on a quiet machine; \
+                the test above checks the same by counting slow checks"]
     fn unknown_and_known_users_take_the_same_time() {
         // Real cost, so that the hash dominates. Medians of interleaved runs;
         // the bound is loose because the test machine is shared.
