@@ -152,7 +152,8 @@ mod tests {
             d.sleep_until(start + Duration::from_millis(300)).await;
             let took = start.elapsed();
             assert!(took >= Duration::from_millis(300), "{took:?}");
-            let bound = Duration::from_millis(300) + TICK + Duration::from_millis(200);
+            // Loose: a loaded machine delays the wakeup itself, not only the tick.
+            let bound = Duration::from_millis(300) + TICK + Duration::from_secs(1);
             assert!(took < bound, "{took:?}");
         }));
     }
