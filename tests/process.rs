@@ -474,18 +474,23 @@ impl TcpStreamProbe {
 }
 
 /// A private mount namespace in which `dev` (a directory of the test's) is
-/// /dev: /dev/null is the real one, /dev/log is whatever the test put there.
+/// /dev: null, urandom and random are the real ones (OpenSSL seeds from them
+/// on a kernel without getrandom), /dev/log is whatever the test put there.
 fn in_private_dev(dev: &Path, camtls_args: &[String]) -> Command {
-    let null = dev.join("null");
-    std::fs::write(&null, b"").unwrap();
+    let mut binds = Vec::new();
+    for name in ["null", "urandom", "random"] {
+        let node = dev.join(name);
+        std::fs::write(&node, b"").unwrap();
+        binds.push(format!("mount --bind /dev/{name} {}", sh_quote(&s(&node))));
+    }
     let words: Vec<String> = camtls_command_words()
         .iter()
         .chain(camtls_args)
         .map(|w| sh_quote(w))
         .collect();
     let script = format!(
-        "mount --bind /dev/null {null} && mount --bind {dev} /dev && exec {command}",
-        null = sh_quote(&s(&null)),
+        "{binds} && mount --bind {dev} /dev && exec {command}",
+        binds = binds.join(" && "),
         dev = sh_quote(&s(dev)),
         command = words.join(" "),
     );
