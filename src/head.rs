@@ -8,10 +8,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::cli::Backend;
 
-/// Largest request or response head accepted, in bytes. Bounds the memory a
-/// client can make a connection hold and the work of re-parsing a head that
-/// arrives one byte at a time; browsers' heads are a few KiB at most.
-pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Largest request or response head accepted, in bytes: the read buffer,
+/// 16 KiB less 64 bytes. Bounds the memory a client can make a connection
+/// hold and the work of re-parsing a head that arrives one byte at a time;
+/// browsers' heads are a few KiB at most.
+pub const MAX_HEAD_BYTES: usize = crate::stream::BUFFER_BYTES;
 
 /// Most header fields in one head. Bounds parsing work and stack use.
 pub const MAX_HEADERS: usize = 64;
