@@ -449,16 +449,13 @@ impl<'a> Session<'a> {
         if !response.backend_keep_alive {
             self.backend = None;
         }
-        Ok(
-            if response.client_keep_alive
-                && self.settings.shutdown.is_empty()
-                && !self.settings.shutdown.is_closed()
-            {
-                Next::KeepAlive
-            } else {
-                Next::Close
-            },
-        )
+        // Once camtls is stopping (the channel closed), no next request.
+        let stopping = self.settings.shutdown.is_closed();
+        Ok(if response.client_keep_alive && !stopping {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        })
     }
 
     async fn read_response(&mut self, request: &Request) -> Result<Response, BackendFailure> {
