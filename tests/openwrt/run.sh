@@ -194,6 +194,37 @@ EOF
 	check "stop: firewall reloaded to close the port" has_line "$calls" "config_changed firewall"
 	check "stop: key copy removed" test ! -e "$c/run/key.pem"
 
+	# 2b. Logins, allowed ranges and the device's login, per route: appended
+	#     to the route as camtls's route options (--check reads the files).
+	new_case guarded
+	acme_cert cams.example.net
+	echo pass | "$bin" hash-password --user viewer >"$c/users"
+	echo admin:camera >"$c/door.pass"
+	chmod 600 "$c/users" "$c/door.pass"
+	cat >"$c/config/camtls" <<EOF
+config camtls 'main'
+	option user 'root'
+
+config route 'door'
+	option listen '8443'
+	option backend '192.168.1.20:80'
+	option auth_file '$c/users'
+	list allow '192.168.1.0/24'
+	list allow '2001:db8::/32'
+	option backend_auth_file '$c/door.pass'
+
+config route 'bad'
+	option listen '8444'
+	option backend '192.168.1.21:80'
+	list allow '10.0.0.0/8,evil'
+EOF
+	run_init start
+	check "guarded: route options from UCI, in order" has_text "$calls" \
+		"8443=192.168.1.20:80,auth=$c/users,allow=192.168.1.0/24,allow=2001:db8::/32,backend-auth-file=$c/door.pass"
+	check "guarded: an option with a comma skips its route, named" has_text "$calls" \
+		"route 'bad': option value '10.0.0.0/8,evil' is not a plain path or address range; route skipped"
+	check "guarded: the bad route is not served" lacks_text "$calls" "8444=192.168.1.21:80"
+
 	# 3. Bad values: the route is skipped with a message naming it, the others run.
 	new_case badlisten
 	acme_cert cams.example.net
