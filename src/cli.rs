@@ -185,22 +185,33 @@ pub struct FingerprintArgs {
 pub struct Backend {
     pub host: String,
     pub port: u16,
+    /// As in URLs and in Host, made once: it goes into every request.
+    authority: String,
 }
 
 impl Backend {
+    pub fn new(host: &str, port: u16) -> Backend {
+        let bracketed = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let authority = if port == 80 {
+            bracketed
+        } else {
+            format!("{bracketed}:{port}")
+        };
+        Backend {
+            host: host.to_string(),
+            port,
+            authority,
+        }
+    }
+
     /// The authority as it appears in URLs and in Host: `host:port`, `[v6]:port`,
     /// with the port left out when it is 80.
-    pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 }
 
@@ -514,10 +525,7 @@ pub fn parse_backend(text: &str) -> Result<Backend, String> {
     if port == 0 {
         return Err(format!("{text:?}: port 0 cannot be connected to"));
     }
-    Ok(Backend {
-        host: host.to_string(),
-        port,
-    })
+    Ok(Backend::new(host, port))
 }
 
 #[cfg(test)]

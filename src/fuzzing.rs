@@ -10,10 +10,7 @@ use crate::head::{self, Framing, Origin};
 /// parsed head never claims more bytes than it was given and that every head
 /// camtls would send is itself well-formed HTTP.
 pub fn heads(data: &[u8]) {
-    let backend = Backend {
-        host: "192.168.1.20".into(),
-        port: 80,
-    };
+    let backend = Backend::new("192.168.1.20", 80);
     let origin = Origin {
         backend: &backend,
         client_ip: "203.0.113.9".parse().unwrap(),

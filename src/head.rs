@@ -642,10 +642,7 @@ mod tests {
     use super::*;
 
     fn backend() -> Backend {
-        Backend {
-            host: "192.168.1.20".into(),
-            port: 80,
-        }
+        Backend::new("192.168.1.20", 80)
     }
 
     fn origin(b: &Backend) -> Origin<'_> {
@@ -910,10 +907,7 @@ mod tests {
             h.contains("Content-Location: https://router:8443/\r\n"),
             "{h}"
         );
-        let b = Backend {
-            host: "cam.lan".into(),
-            port: 8080,
-        };
+        let b = Backend::new("cam.lan", 8080);
         let o = "https://r:1";
         assert_eq!(
             rewrite_location(b"HTTP://CAM.lan:8080/a", &b, o).as_deref(),
@@ -923,10 +917,7 @@ mod tests {
         assert_eq!(rewrite_location(b"http://cam.lan:80801/a", &b, o), None);
         assert_eq!(rewrite_location(b"http://cam.lan.evil:8080/a", &b, o), None);
         assert_eq!(rewrite_location(b"/relative", &b, o), None);
-        let v6 = Backend {
-            host: "fe80::1".into(),
-            port: 80,
-        };
+        let v6 = Backend::new("fe80::1", 80);
         assert_eq!(
             rewrite_location(b"http://[fe80::1]/x", &v6, o).as_deref(),
             Some("https://r:1/x")
