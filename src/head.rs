@@ -198,12 +198,7 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
     for f in req.headers.iter() {
         let name = f.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = parse_content_length(f.value)
-                .ok_or(Reject::BadRequest("invalid Content-Length"))?;
-            if lengths.is_some_and(|m| m != n) {
-                return Err(Reject::BadRequest("conflicting Content-Length values"));
-            }
-            lengths = Some(n);
+            merge_content_length(&mut lengths, f.value).map_err(Reject::BadRequest)?;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             transfer_encodings.push(f.value);
         } else if name.eq_ignore_ascii_case("connection") {
@@ -405,11 +400,7 @@ pub fn parse_response(
     let mut connection = Vec::new();
     for f in resp.headers.iter() {
         if f.name.eq_ignore_ascii_case("content-length") {
-            let n = parse_content_length(f.value).ok_or(BadResponse("invalid Content-Length"))?;
-            if lengths.is_some_and(|m| m != n) {
-                return Err(BadResponse("conflicting Content-Length values"));
-            }
-            lengths = Some(n);
+            merge_content_length(&mut lengths, f.value).map_err(BadResponse)?;
         } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
             let last = tokens(f.value)
                 .last()
@@ -568,6 +559,17 @@ fn valid_host(host: &[u8]) -> bool {
         && host
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(b))
+}
+
+/// Takes one Content-Length field into `length`: repeats must agree, or the
+/// message's end is ambiguous (RFC 9112 section 6.3).
+fn merge_content_length(length: &mut Option<u64>, value: &[u8]) -> Result<(), &'static str> {
+    let n = parse_content_length(value).ok_or("invalid Content-Length")?;
+    if length.is_some_and(|m| m != n) {
+        return Err("conflicting Content-Length values");
+    }
+    *length = Some(n);
+    Ok(())
 }
 
 /// Digits only (RFC 9110 section 8.6); no sign, no spaces, no lists.

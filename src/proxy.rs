@@ -65,7 +65,9 @@ const BUFFER_HOLD: Duration = Duration::from_millis(100);
 pub struct Session<'a> {
     settings: &'a Settings<'a>,
     client: Buffered<ClientStream>,
-    peer: SocketAddr,
+    /// The client's address as logs and lockout show it (IPv4 for a
+    /// dual-stack listener's mapped addresses).
+    client_ip: IpAddr,
     local: SocketAddr,
     /// At most one, paired with this client for its whole life (cameras with
     /// digest authentication count on it); replaced only when the backend
@@ -107,7 +109,7 @@ impl<'a> Session<'a> {
         Session {
             settings,
             client: Buffered::new(client),
-            peer,
+            client_ip: peer.ip().to_canonical(),
             local,
             backend: None,
         }
@@ -122,7 +124,7 @@ impl<'a> Session<'a> {
                 Err(HeadError::Reject(reject)) => {
                     log::info!(
                         "{}: {} {}",
-                        self.peer.ip().to_canonical(),
+                        self.client_ip,
                         reject.status(),
                         reject.detail()
                     );
@@ -130,7 +132,7 @@ impl<'a> Session<'a> {
                     break;
                 }
                 Err(HeadError::Timeout) => {
-                    log::debug!("{}: request head timed out", self.peer.ip().to_canonical());
+                    log::debug!("{}: request head timed out", self.client_ip);
                     self.send_error(408, "the request head took too long").await;
                     break;
                 }
@@ -162,7 +164,7 @@ impl<'a> Session<'a> {
     async fn read_request(&mut self, first: bool) -> Result<Option<Request>, HeadError> {
         let origin = Origin {
             backend: self.settings.backend,
-            client_ip: self.peer.ip(),
+            client_ip: self.client_ip,
             local_addr: self.local,
             tls: self.settings.tls,
             preserve_host: self.settings.preserve_host,
@@ -249,30 +251,27 @@ impl<'a> Session<'a> {
     /// camtls's own login. None: the request may go on. Otherwise a 401 or
     /// 403 has been sent, and the answer says whether the connection goes on.
     async fn check_login(&mut self, users: &Users, request: &Request) -> Option<Next> {
-        let ip = self.peer.ip();
+        let ip = self.client_ip;
         let now = Instant::now();
         let lockout = self.settings.lockout;
-        if lockout.borrow_mut().is_blocked(ip, now) {
-            self.send_error(403, "too many failed logins; try again later")
-                .await;
-            return Some(Next::Close);
-        }
-        match users.check(request.authorization.as_deref()) {
-            AuthResult::Ok(_) => {
-                lockout.borrow_mut().success(ip);
-                None
-            }
-            AuthResult::Missing => self.ask_for_login(request).await,
-            AuthResult::Wrong => {
-                log::warn!("{}: failed login", ip.to_canonical());
-                if lockout.borrow_mut().failure(ip, now) {
-                    self.send_error(403, "too many failed logins; try again later")
-                        .await;
-                    return Some(Next::Close);
+        if !lockout.borrow_mut().is_blocked(ip, now) {
+            match users.check(request.authorization.as_deref()) {
+                AuthResult::Ok(_) => {
+                    lockout.borrow_mut().success(ip);
+                    return None;
                 }
-                self.ask_for_login(request).await
+                AuthResult::Missing => return self.ask_for_login(request).await,
+                AuthResult::Wrong => {
+                    log::warn!("{ip}: failed login");
+                    if !lockout.borrow_mut().failure(ip, now) {
+                        return self.ask_for_login(request).await;
+                    }
+                }
             }
         }
+        self.send_error(403, "too many failed logins; try again later")
+            .await;
+        Some(Next::Close)
     }
 
     async fn ask_for_login(&mut self, request: &Request) -> Option<Next> {
@@ -294,7 +293,7 @@ impl<'a> Session<'a> {
     }
 
     async fn forward(&mut self, request: Request) -> Next {
-        let client_ip = self.peer.ip().to_canonical();
+        let client_ip = self.client_ip;
         let mut retried = false;
         loop {
             let reused = self.backend.is_some();
@@ -390,7 +389,7 @@ impl<'a> Session<'a> {
                     ));
                 }
                 Err(e) => {
-                    log::debug!("{}: request body: {e}", self.peer.ip().to_canonical());
+                    log::debug!("{}: request body: {e}", self.client_ip);
                     return Err(BackendFailure::ClientGone);
                 }
             }
@@ -410,7 +409,7 @@ impl<'a> Session<'a> {
         };
         log::debug!(
             "{} \"{}\" {}",
-            self.peer.ip().to_canonical(),
+            self.client_ip,
             request.summary,
             response.status
         );
@@ -424,7 +423,7 @@ impl<'a> Session<'a> {
         if response.status == 101 {
             if let Err(e) = body::tunnel(deadlines, &mut self.client, backend, timeouts.idle).await
             {
-                log::debug!("{}: tunnel ended: {e}", self.peer.ip().to_canonical());
+                log::debug!("{}: tunnel ended: {e}", self.client_ip);
             }
             self.backend = None;
             return Ok(Next::Close);
@@ -440,7 +439,7 @@ impl<'a> Session<'a> {
         {
             log::debug!(
                 "{} \"{}\": response body: {e}",
-                self.peer.ip().to_canonical(),
+                self.client_ip,
                 request.summary
             );
             self.backend = None;
@@ -458,62 +457,16 @@ impl<'a> Session<'a> {
         })
     }
 
+    /// The backend's next response head; on any failure the backend
+    /// connection is dropped.
     async fn read_response(&mut self, request: &Request) -> Result<Response, BackendFailure> {
         let backend = self.backend.as_mut().expect("connected");
         let deadline = Instant::now() + self.settings.timeouts.backend;
-        loop {
-            if !backend.pending().is_empty() {
-                match head::parse_response(backend.pending(), request, self.settings.backend) {
-                    Ok(Some((response, len))) => {
-                        backend.consume(len);
-                        return Ok(response);
-                    }
-                    Ok(None) => {}
-                    Err(bad) => {
-                        self.backend = None;
-                        return Err(BackendFailure::Status(502, bad.0.to_string()));
-                    }
-                }
-            }
-            let nothing_yet = backend.pending().is_empty();
-            let read = self
-                .settings
-                .deadlines
-                .limit(deadline, backend.fill())
-                .await;
-            match read {
-                None => {
-                    self.backend = None;
-                    return Err(BackendFailure::Status(504, "no response in time".into()));
-                }
-                Some(Ok(0)) | Some(Err(_)) if nothing_yet => {
-                    self.backend = None;
-                    return Err(BackendFailure::StaleConnection);
-                }
-                Some(Ok(0)) => {
-                    self.backend = None;
-                    return Err(BackendFailure::Status(
-                        502,
-                        "response head cut short".into(),
-                    ));
-                }
-                Some(Err(e)) if e.kind() == io::ErrorKind::OutOfMemory => {
-                    self.backend = None;
-                    return Err(BackendFailure::Status(
-                        502,
-                        "response head too large".into(),
-                    ));
-                }
-                Some(Err(e)) => {
-                    self.backend = None;
-                    return Err(BackendFailure::Status(
-                        502,
-                        format!("reading the response: {e}"),
-                    ));
-                }
-                Some(Ok(_)) => {}
-            }
+        let read = next_response(backend, request, self.settings, deadline).await;
+        if read.is_err() {
+            self.backend = None;
         }
+        read
     }
 
     async fn send_error(&mut self, status: u16, detail: &str) {
@@ -523,6 +476,40 @@ impl<'a> Session<'a> {
             .deadlines
             .limit_for(Duration::from_secs(2), self.client.io.write_all(&response))
             .await;
+    }
+}
+
+async fn next_response(
+    backend: &mut BackendStream,
+    request: &Request,
+    settings: &Settings<'_>,
+    deadline: Instant,
+) -> Result<Response, BackendFailure> {
+    let bad = |why: String| Err(BackendFailure::Status(502, why));
+    loop {
+        if !backend.pending().is_empty() {
+            match head::parse_response(backend.pending(), request, settings.backend) {
+                Ok(Some((response, len))) => {
+                    backend.consume(len);
+                    return Ok(response);
+                }
+                Ok(None) => {}
+                Err(why) => return bad(why.0.to_string()),
+            }
+        }
+        let nothing_yet = backend.pending().is_empty();
+        match settings.deadlines.limit(deadline, backend.fill()).await {
+            None => return Err(BackendFailure::Status(504, "no response in time".into())),
+            Some(Ok(0)) | Some(Err(_)) if nothing_yet => {
+                return Err(BackendFailure::StaleConnection)
+            }
+            Some(Ok(0)) => return bad("response head cut short".into()),
+            Some(Err(e)) if e.kind() == io::ErrorKind::OutOfMemory => {
+                return bad("response head too large".into())
+            }
+            Some(Err(e)) => return bad(format!("reading the response: {e}")),
+            Some(Ok(_)) => {}
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 //! main thread.
 
 use std::cell::{Cell, RefCell};
-use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -298,12 +297,6 @@ fn reload(shared: &Shared) {
             }
         }
         Err(e) => log::error!("SIGHUP: {e}; still serving the previous certificate"),
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Error {
-        Error::new(e.to_string())
     }
 }
 

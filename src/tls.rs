@@ -269,8 +269,11 @@ impl TlsStream {
         &self.ssl.get_ref().0
     }
 
-    pub fn ssl(&self) -> &openssl::ssl::SslRef {
-        self.ssl.ssl()
+    /// The SSL object, for the calls the openssl crate does not wrap. An
+    /// SslRef is the SSL object itself (foreign-types' convention), so its
+    /// address is the pointer.
+    fn raw(&self) -> *mut openssl_sys::SSL {
+        self.ssl.ssl() as *const openssl::ssl::SslRef as *mut openssl_sys::SSL
     }
 
     /// Gives OpenSSL's record buffers back while the connection idles (they
@@ -278,21 +281,17 @@ impl TlsStream {
     /// pending in them.
     pub fn free_buffers(&mut self) {
         if !self.has_pending() {
-            let ssl = self.ssl.ssl() as *const openssl::ssl::SslRef as *mut openssl_sys::SSL;
             // SAFETY: the SSL object lives as long as self, and nothing else
             // uses it during the call.
-            unsafe { SSL_free_buffers(ssl) };
+            unsafe { SSL_free_buffers(self.raw()) };
         }
     }
 
     /// True when OpenSSL already holds received bytes, so that waiting for
     /// the socket to become readable could wait for nothing.
     pub fn has_pending(&self) -> bool {
-        // An SslRef is the SSL object itself (foreign-types' convention),
-        // so its address is the SSL pointer.
-        let ssl = self.ssl.ssl() as *const openssl::ssl::SslRef as *const openssl_sys::SSL;
         // SAFETY: the SSL object lives as long as self.
-        unsafe { SSL_has_pending(ssl) == 1 }
+        unsafe { SSL_has_pending(self.raw()) == 1 }
     }
 }
 
