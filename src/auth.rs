@@ -405,34 +405,22 @@ impl Users {
 
     /// As [`Users::check`], at a given time (the cache's clock).
     pub fn check_at(&self, authorization: Option<&[u8]>, now: Instant) -> AuthResult {
-        let Some(value) = authorization else {
-            return AuthResult::Missing;
+        let (value, token) = match basic_value(authorization) {
+            Ok(found) => found,
+            Err(result) => return result,
         };
-        if value.len() > MAX_AUTHORIZATION_LEN {
-            return AuthResult::Wrong;
-        }
-        let value = trim_ows(value);
-        if value.is_empty() {
-            return AuthResult::Missing;
-        }
-        let (scheme, token) = match value.iter().position(|&b| b == b' ') {
-            Some(i) => (&value[..i], trim_ows(&value[i..])),
-            None => (value, &b""[..]),
-        };
-        if !scheme.eq_ignore_ascii_case(b"basic") {
-            return AuthResult::Missing;
-        }
         let key = self.cache_key(value);
         if let Some(user) = self.cached(&key, now) {
-            return AuthResult::Ok(self.users[user].name.clone());
+            if let Some(u) = self.users.get(user) {
+                return AuthResult::Ok(u.name.clone());
+            }
         }
         let Some(decoded) = base64_decode(token) else {
             return AuthResult::Wrong;
         };
-        let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        let Some((name, password)) = split_user_pass(&decoded) else {
             return AuthResult::Wrong;
         };
-        let (name, password) = (&decoded[..colon], &decoded[colon + 1..]);
         // Every entry is compared, and a hash is verified whether or not the
         // name exists, so timing tells nothing about which names do.
         let digest = sha256(name);
@@ -442,13 +430,14 @@ impl Users {
                 found = Some(i);
             }
         }
-        let hash = found.map_or(&self.decoy, |i| &self.users[i].hash);
+        let user = found.and_then(|i| Some((i, self.users.get(i)?)));
+        let hash = user.map_or(&self.decoy, |(_, u)| &u.hash);
         self.slow_checks.set(self.slow_checks.get() + 1);
         let matches = hash.verify(password);
-        match found {
-            Some(i) if matches => {
+        match user {
+            Some((i, u)) if matches => {
                 self.remember(key, i, now);
-                AuthResult::Ok(self.users[i].name.clone())
+                AuthResult::Ok(u.name.clone())
             }
             _ => AuthResult::Wrong,
         }
@@ -490,6 +479,71 @@ impl Users {
     fn cache_len(&self) -> usize {
         self.cache.borrow().len()
     }
+}
+
+/// What an Authorization value holds, before any password is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Basic {
+    /// No header, an empty one, or a scheme other than Basic: answered 401
+    /// with the challenge, not counted as a failed login.
+    Missing,
+    /// Basic, but too long, not strict base64, or without a colon: a failed
+    /// login, found without a slow hash.
+    Malformed,
+    /// The user (never holding a colon) and the password, as sent.
+    Credentials { user: Vec<u8>, password: Vec<u8> },
+}
+
+/// Reads an Authorization value exactly as [`Users::check`] does, without
+/// checking any password.
+pub fn parse_basic(authorization: Option<&[u8]>) -> Basic {
+    let token = match basic_value(authorization) {
+        Ok((_, token)) => token,
+        Err(AuthResult::Missing) => return Basic::Missing,
+        Err(_) => return Basic::Malformed,
+    };
+    let Some(decoded) = base64_decode(token) else {
+        return Basic::Malformed;
+    };
+    match split_user_pass(&decoded) {
+        Some((user, password)) => Basic::Credentials {
+            user: user.to_vec(),
+            password: password.to_vec(),
+        },
+        None => Basic::Malformed,
+    }
+}
+
+/// The cheap part of a Basic check: the trimmed value (the cache key) and
+/// its base64 token, or what to answer without decoding anything.
+fn basic_value(authorization: Option<&[u8]>) -> Result<(&[u8], &[u8]), AuthResult> {
+    let value = authorization.ok_or(AuthResult::Missing)?;
+    if value.len() > MAX_AUTHORIZATION_LEN {
+        return Err(AuthResult::Wrong);
+    }
+    let value = trim_ows(value);
+    if value.is_empty() {
+        return Err(AuthResult::Missing);
+    }
+    let (scheme, token) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => {
+            let (scheme, rest) = value.split_at(i);
+            (scheme, trim_ows(rest))
+        }
+        None => (value, &b""[..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return Err(AuthResult::Missing);
+    }
+    Ok((value, token))
+}
+
+/// A decoded Basic token as `(user, password)`, split at the first colon
+/// (RFC 7617 section 2).
+fn split_user_pass(decoded: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let (user, rest) = decoded.split_at(colon);
+    Some((user, rest.get(1..)?))
 }
 
 /// Optional whitespace around a header value or after the scheme (RFC 9110
@@ -623,6 +677,16 @@ impl Cidr {
         Ok(cidr)
     }
 
+    /// The network address (host bits zero).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length, at most 32 for IPv4 and 128 for IPv6.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
@@ -648,11 +712,16 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
-            let bits = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            // Saturating: a prefix past the width keeps every bit.
+            let bits = u32::MAX
+                .checked_shl(32u32.saturating_sub(prefix.into()))
+                .unwrap_or(0);
             IpAddr::V4(Ipv4Addr::from(u32::from(v4) & bits))
         }
         IpAddr::V6(v6) => {
-            let bits = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            let bits = u128::MAX
+                .checked_shl(128u32.saturating_sub(prefix.into()))
+                .unwrap_or(0);
             IpAddr::V6(Ipv6Addr::from(u128::from(v6) & bits))
         }
     }
@@ -868,7 +937,7 @@ impl Lockout {
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-fn base64_encode(data: &[u8], pad: bool) -> String {
+pub(crate) fn base64_encode(data: &[u8], pad: bool) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [
@@ -889,7 +958,7 @@ fn base64_encode(data: &[u8], pad: bool) -> String {
 }
 
 /// Decodes with or without `=` padding.
-fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     let body = match text {
         [rest @ .., b'=', b'='] | [rest @ .., b'='] if text.len() % 4 == 0 => rest,
         _ => text,

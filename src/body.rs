@@ -93,18 +93,7 @@ impl ChunkedDecoder {
     pub fn advance(&mut self, input: &[u8]) -> Result<usize, &'static str> {
         use ChunkState::*;
         let mut i = 0;
-        while i < input.len() {
-            if let Data(left) = self.state {
-                let take = left.min((input.len() - i) as u64);
-                i += take as usize;
-                self.state = if take == left {
-                    DataCr
-                } else {
-                    Data(left - take)
-                };
-                continue;
-            }
-            let b = input[i];
+        while let Some(&b) = input.get(i) {
             i += 1;
             self.state = match self.state {
                 Size { value, digits } => {
@@ -143,7 +132,18 @@ impl ChunkedDecoder {
                         Data(value)
                     }
                 }
-                Data(_) => unreachable!("handled above"),
+                Data(left) => {
+                    // `b` is the first of the data bytes here; all of them
+                    // up to the chunk's end are taken at once.
+                    let here = (input.len() - (i - 1)) as u64;
+                    let take = left.min(here).max(1);
+                    i = i - 1 + take as usize;
+                    if take >= left {
+                        DataCr
+                    } else {
+                        Data(left - take)
+                    }
+                }
                 DataCr if b == b'\r' => DataLf,
                 DataLf if b == b'\n' => Size {
                     value: 0,
@@ -228,12 +228,15 @@ impl BodyCopy {
     {
         loop {
             if self.to_write > 0 {
-                let data = &src.pending()[..self.to_write];
+                let pending = src.pending();
+                let data = &pending[..self.to_write.min(pending.len())];
                 match Pin::new(&mut *dst).poll_write(cx, data) {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Err(CopyError::Write(io::ErrorKind::WriteZero.into())))
                     }
                     Poll::Ready(Ok(n)) => {
+                        // A writer never reports more than it was given.
+                        let n = n.min(self.to_write);
                         src.consume(n);
                         self.to_write -= n;
                         *moved = true;

@@ -233,7 +233,7 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
             ));
         }
         let codings: Vec<&[u8]> = transfer_encodings.iter().flat_map(|v| tokens(v)).collect();
-        if codings.len() != 1 || !codings[0].eq_ignore_ascii_case(b"chunked") {
+        if !matches!(codings.as_slice(), [only] if only.eq_ignore_ascii_case(b"chunked")) {
             return Err(Reject::NotImplemented);
         }
         Framing::Chunked
@@ -496,13 +496,9 @@ pub fn parse_response(
 /// when it is 80) becomes `PUBLIC_ORIGIN/...`. Anything else is left alone.
 pub fn rewrite_location(value: &[u8], backend: &Backend, public_origin: &str) -> Option<String> {
     let value = std::str::from_utf8(value).ok()?;
-    let scheme = "http://";
-    if value.len() < scheme.len() || !value[..scheme.len()].eq_ignore_ascii_case(scheme) {
-        return None;
-    }
-    let rest = &value[scheme.len()..];
+    let rest = strip_prefix_ignore_case(value, "http://")?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
+    let (authority, tail) = rest.split_at_checked(end)?;
     if !authority_is_backend(authority, backend) {
         return None;
     }
@@ -510,13 +506,33 @@ pub fn rewrite_location(value: &[u8], backend: &Backend, public_origin: &str) ->
     Some(format!("{public_origin}{tail}"))
 }
 
+/// `value` after an ASCII `prefix` matched without regard to case. Compared
+/// as bytes and cut with `get`: a value may hold any UTF-8 at any offset, and
+/// slicing a `str` inside a character panics.
+fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = value.as_bytes().get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix.as_bytes()) {
+        return None;
+    }
+    value.get(prefix.len()..)
+}
+
+/// Whether a URL's authority names the backend: its host (in brackets when
+/// IPv6, and only then) and its port as digits, or no port when it is 80.
 fn authority_is_backend(authority: &str, backend: &Backend) -> bool {
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => (h, p.parse::<u16>().ok()),
-        _ => (authority, Some(80)),
+        Some((h, p)) if !p.contains(']') => (h, p),
+        _ => (authority, "80"),
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    port == Some(backend.port) && host.eq_ignore_ascii_case(&backend.host)
+    let port_matches = !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>() == Ok(backend.port);
+    let host = if backend.host.contains(':') {
+        host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
+    } else {
+        Some(host)
+    };
+    port_matches && host.is_some_and(|h| h.eq_ignore_ascii_case(&backend.host))
 }
 
 /// Splits a request target into the origin-form path sent to the backend and
@@ -528,17 +544,12 @@ fn split_target(target: &str) -> Result<(&str, Option<&[u8]>), Reject> {
     if target == "*" {
         return Ok((target, None));
     }
-    let lower_scheme =
-        |s: &str| target.len() > s.len() && target[..s.len()].eq_ignore_ascii_case(s);
-    let rest = if lower_scheme("http://") {
-        &target[7..]
-    } else if lower_scheme("https://") {
-        &target[8..]
-    } else {
-        return Err(Reject::BadRequest("invalid request target"));
-    };
+    let invalid = Reject::BadRequest("invalid request target");
+    let rest = strip_prefix_ignore_case(target, "http://")
+        .or_else(|| strip_prefix_ignore_case(target, "https://"))
+        .ok_or(invalid)?;
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
+    let (authority, path) = rest.split_at_checked(end).ok_or(invalid)?;
     if authority.is_empty() || authority.contains('@') {
         return Err(Reject::BadRequest("invalid request target"));
     }
@@ -758,6 +769,33 @@ mod tests {
     }
 
     #[test]
+    fn targets_with_multibyte_characters_are_refused_not_cut() {
+        for target in [
+            "abcdefgЀ",
+            "abcdefЀ",
+            "http:/Ѐx",
+            "httpsЀ://x/",
+            "Ѐ",
+            "http://",
+        ] {
+            let text = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(
+                req(&text).unwrap_err(),
+                Reject::BadRequest("invalid request target"),
+                "{target}"
+            );
+        }
+        assert_eq!(
+            req("GET http://Ѐ.example/ HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
+            Reject::BadRequest("invalid Host")
+        );
+        let (r, _) = req("GET http://a/Ѐ HTTP/1.1\r\nHost: b\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head_text(&r).starts_with("GET /Ѐ HTTP/1.1\r\n"));
+    }
+
+    #[test]
     fn limits() {
         let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
         for i in 0..MAX_HEADERS {
@@ -919,11 +957,39 @@ mod tests {
         assert_eq!(rewrite_location(b"http://cam.lan:80801/a", &b, o), None);
         assert_eq!(rewrite_location(b"http://cam.lan.evil:8080/a", &b, o), None);
         assert_eq!(rewrite_location(b"/relative", &b, o), None);
+        // Only the forms a URL can take: digits for the port, brackets for
+        // IPv6 only, and never around a name or twice.
+        for odd in [
+            "http://cam.lan:+8080/a",
+            "http://[cam.lan]:8080/a",
+            "http://[[cam.lan]]:8080/a",
+            "http://cam.lan:/a",
+            "http://user@cam.lan:8080/a",
+        ] {
+            assert_eq!(rewrite_location(odd.as_bytes(), &b, o), None, "{odd}");
+        }
+        assert_eq!(
+            rewrite_location(b"http://cam.lan:08080", &b, o).as_deref(),
+            Some("https://r:1/")
+        );
+        // Any UTF-8 anywhere in the value is passed over, never cut inside.
+        for value in ["/a登录.htm", "http://cam.lan:8080登录", "http:/Ѐx", "登录"] {
+            assert_eq!(rewrite_location(value.as_bytes(), &b, o), None, "{value}");
+        }
+        assert_eq!(
+            rewrite_location("http://cam.lan:8080/a登录.htm".as_bytes(), &b, o).as_deref(),
+            Some("https://r:1/a登录.htm")
+        );
         let v6 = Backend::new("fe80::1", 80);
         assert_eq!(
             rewrite_location(b"http://[fe80::1]/x", &v6, o).as_deref(),
             Some("https://r:1/x")
         );
+        assert_eq!(
+            rewrite_location(b"http://[FE80::1]:80?q", &v6, o).as_deref(),
+            Some("https://r:1?q")
+        );
+        assert_eq!(rewrite_location(b"http://fe80::1/x", &v6, o), None);
     }
 
     #[test]

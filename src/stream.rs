@@ -116,9 +116,10 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
         &self.buf[self.start..self.end]
     }
 
+    /// Drops the first `n` pending bytes (all of them if fewer are pending).
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);
-        self.start += n;
+        self.start += n.min(self.end - self.start);
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -151,6 +152,8 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
             self.start = 0;
         }
         let n = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut self.buf[self.end..]))?;
+        // A reader never reports more than the room it was given.
+        let n = n.min(self.buf.len() - self.end);
         self.end += n;
         Poll::Ready(Ok(n))
     }
