@@ -66,6 +66,8 @@ fn serve(args: &Args) -> Result<(), Error> {
         return Ok(());
     }
     let bound = server::bind(&config.routes)?;
+    let mut config = config;
+    config.max_connections = process::fit_descriptor_limit(config.max_connections, bound.len());
     // A detached process works from /, so paths read later (the pid file,
     // the certificate on SIGHUP) must not depend on the directory.
     let pid_path = args.pidfile.as_deref().map(absolute).transpose()?;

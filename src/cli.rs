@@ -66,6 +66,11 @@ pub struct Args {
     #[argh(option, default = "128")]
     pub max_connections: usize,
 
+    /// most connections open at once from one client address, an IPv6 /64
+    /// counting as one (default: 32)
+    #[argh(option, default = "32")]
+    pub max_per_address: usize,
+
     /// seconds a client may take to complete the TLS handshake (default: 10)
     #[argh(option, default = "10")]
     pub handshake_timeout: u64,
@@ -298,6 +303,7 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub preserve_host: bool,
     pub max_connections: usize,
+    pub max_per_address: usize,
     pub timeouts: Timeouts,
 }
 
@@ -378,6 +384,9 @@ impl Args {
         if self.max_connections == 0 {
             return Err(usage("--max-connections must be at least 1"));
         }
+        if self.max_per_address == 0 {
+            return Err(usage("--max-per-address must be at least 1"));
+        }
         let secs = |name: &str, v: u64| {
             if v == 0 {
                 Err(usage(format!("--{name} must be at least 1 second")))
@@ -414,6 +423,7 @@ impl Args {
             tls,
             preserve_host: self.preserve_host,
             max_connections: self.max_connections,
+            max_per_address: self.max_per_address,
             timeouts,
         })
     }

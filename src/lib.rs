@@ -14,11 +14,14 @@
 //! - `body`: framed body copies and two-way tunnels, under idle timeouts.
 //! - `deadline`: timeouts for every wait, on one ticking task.
 //! - `proxy`: one client connection and its paired backend connection.
-//! - `server`: listeners, accept loops, the connection limit, reload, shutdown.
+//! - `admission`: connection slots: the global limit, the cap per address,
+//!   eviction of unfinished connections at the limit.
+//! - `server`: listeners, accept loops, reload, shutdown.
 //! - `signals`: SIGHUP, SIGTERM and SIGINT as events on the loop.
 //! - `process`: kernel check, --daemon, pid file, --user, stderr or syslog.
 //! - `fuzzing`: property checks on arbitrary bytes, for fuzzers and tests.
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod body;

@@ -32,6 +32,41 @@ pub fn check_kernel() -> Result<(), Error> {
     Ok(())
 }
 
+/// Descriptors each connection needs: the client's socket and the backend's.
+const DESCRIPTORS_PER_CONNECTION: u64 = 2;
+/// Descriptors besides connections: standard streams, the reactor's epoll,
+/// eventfd and signal pipe, syslog, a certificate or auth file being read on
+/// SIGHUP, and room for a connection being accepted and refused.
+const DESCRIPTORS_SPARE: u64 = 16;
+
+/// Raises the soft open-file limit to the hard one, and returns how many
+/// connections that limit can hold (at most `wanted`), so that camtls
+/// refuses connections at its own limit instead of failing to accept or to
+/// reach the backend. Logs once when the limit has to be lowered.
+pub fn fit_descriptor_limit(wanted: usize, listeners: usize) -> usize {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return wanted;
+    };
+    let limit = if hard > soft && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    let room =
+        limit.saturating_sub(DESCRIPTORS_SPARE + listeners as u64) / DESCRIPTORS_PER_CONNECTION;
+    let fits = usize::try_from(room).unwrap_or(usize::MAX).max(1);
+    if fits < wanted {
+        log::warn!(
+            "the open-file limit ({limit}) holds {fits} connections at {DESCRIPTORS_PER_CONNECTION} \
+             descriptors each: serving at most {fits} instead of --max-connections {wanted} \
+             (raise it with ulimit -n)"
+        );
+        return fits;
+    }
+    wanted
+}
+
 /// The user to switch to after binding, looked up before anything starts so
 /// that a typo is reported on the terminal.
 pub fn lookup_user(name: &str) -> Result<User, Error> {

@@ -13,6 +13,7 @@ use smol::Async;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::admission::ConnectionState;
 use crate::auth::{Allow, AuthResult, Lockout, Users};
 use crate::body::{self, CopyError};
 use crate::cli::{Backend, Timeouts};
@@ -32,6 +33,9 @@ pub struct Settings<'a> {
     /// Resolves when camtls is shutting down: idle connections then close.
     pub shutdown: &'a smol::channel::Receiver<()>,
     pub deadlines: &'a Deadlines,
+    /// Marked established at the first whole request head, which protects
+    /// the connection from eviction at the connection limit.
+    pub connection: &'a ConnectionState,
 }
 
 /// A route's access rules, loaded at start.
@@ -137,6 +141,9 @@ impl<'a> Session<'a> {
                     break;
                 }
             };
+            if first {
+                self.settings.connection.set_established();
+            }
             first = false;
             if let Some(users) = self.settings.guard.users.clone() {
                 match self.check_login(&users, &request).await {

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use openssl::ssl::SslContext;
 use smol::{Async, LocalExecutor, Timer};
 
-use crate::auth::{Lockout, LockoutPolicy};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::auth::{self, Allow, Users};
+use crate::admission::{Admission, ConnectionState, Refusal, Slot};
+use crate::auth::{self, Allow, Lockout, LockoutPolicy, Users};
 use crate::cli::{BackendAuth, Config, Listen, Route, TlsFiles};
 use crate::deadline::Deadlines;
 use crate::proxy::{RouteGuard, Session, Settings};
@@ -64,23 +64,55 @@ pub struct TlsState {
 struct Shared {
     config: Config,
     tls: Option<RefCell<TlsState>>,
-    active: Cell<usize>,
+    admission: Rc<Admission>,
     /// Dropped to tell open connections that camtls is stopping.
     shutdown_sender: RefCell<Option<smol::channel::Sender<()>>>,
     shutdown: smol::channel::Receiver<()>,
-    last_limit_warning: Cell<Option<Instant>>,
+    limit_warning: Quiet,
+    address_warning: Quiet,
+    eviction_warning: Quiet,
+    accept_warning: Quiet,
     lockout: RefCell<Lockout>,
     deadlines: Deadlines,
     /// Each route's access rules, by route index; replaced on SIGHUP.
     guards: RefCell<Vec<Rc<RouteGuard>>>,
 }
 
-/// Counts a connection for the limit for as long as it lives.
-struct Slot(Rc<Shared>);
+/// A warning that may repeat many times a second under attack: logged at
+/// most once per `QUIET_PERIOD`, saying how many were held back.
+#[derive(Default)]
+struct Quiet {
+    last: Cell<Option<Instant>>,
+    held_back: Cell<u64>,
+}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.active.set(self.0.active.get() - 1);
+const QUIET_PERIOD: Duration = Duration::from_secs(10);
+
+impl Quiet {
+    /// Calls `log` with the number held back since the last one, or counts.
+    fn warn(&self, now: Instant, log: impl FnOnce(u64)) {
+        if self
+            .last
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= QUIET_PERIOD)
+        {
+            self.last.set(Some(now));
+            log(self.held_back.replace(0));
+        } else {
+            self.held_back.set(self.held_back.get() + 1);
+        }
+    }
+}
+
+/// " (N more like it ...)" for a warning that held back N others.
+fn more(held_back: u64) -> String {
+    if held_back == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({held_back} more like it in the last {}s)",
+            QUIET_PERIOD.as_secs()
+        )
     }
 }
 
@@ -94,13 +126,20 @@ pub fn run(
     signals: Signals,
 ) -> Result<(), Error> {
     let (sender, receiver) = smol::channel::bounded(1);
+    let admission = Rc::new(Admission::new(
+        config.max_connections,
+        config.max_per_address,
+    ));
     let shared = Rc::new(Shared {
         config,
         tls: tls.map(RefCell::new),
-        active: Cell::new(0),
+        admission,
         shutdown_sender: RefCell::new(Some(sender)),
         shutdown: receiver,
-        last_limit_warning: Cell::new(None),
+        limit_warning: Quiet::default(),
+        address_warning: Quiet::default(),
+        eviction_warning: Quiet::default(),
+        accept_warning: Quiet::default(),
         lockout: RefCell::new(Lockout::new(LockoutPolicy::default())),
         guards: RefCell::new(guards.into_iter().map(Rc::new).collect()),
         deadlines: Deadlines::default(),
@@ -137,7 +176,10 @@ pub fn run(
             match signals.next().await {
                 Signal::Reload => reload(&shared),
                 Signal::Stop(name) => {
-                    log::info!("{name}: no new connections; {} open", shared.active.get());
+                    log::info!(
+                        "{name}: no new connections; {} open",
+                        shared.admission.open()
+                    );
                     break;
                 }
             }
@@ -148,7 +190,7 @@ pub fn run(
         let drained = shared
             .deadlines
             .limit_for(grace, async {
-                while shared.active.get() > 0 {
+                while shared.admission.open() > 0 {
                     Timer::after(Duration::from_millis(50)).await;
                 }
             })
@@ -156,7 +198,7 @@ pub fn run(
         if drained.is_none() {
             log::info!(
                 "{} connections still open after {grace:?}; closing them",
-                shared.active.get()
+                shared.admission.open()
             );
         }
         log::info!("stopped");
@@ -176,7 +218,9 @@ async fn accept_loop(
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                log::warn!("accepting on {}: {e}", route.listen);
+                shared.accept_warning.warn(Instant::now(), |n| {
+                    log::warn!("accepting on {}: {e}{}", route.listen, more(n))
+                });
                 // Out of descriptors or memory: give open connections time to
                 // finish instead of spinning on the error.
                 if matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) {
@@ -195,32 +239,64 @@ async fn accept_loop(
             );
             continue;
         }
-        if shared.active.get() >= shared.config.max_connections {
-            // Closing at once keeps the accept loop and the others moving; a
-            // handshake first would spend the CPU the limit is there to save.
-            drop(socket);
-            let now = Instant::now();
-            if shared
-                .last_limit_warning
-                .get()
-                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
-            {
-                shared.last_limit_warning.set(Some(now));
-                log::warn!(
-                    "connection limit ({}) reached: refusing {}",
-                    shared.config.max_connections,
-                    peer.ip().to_canonical()
-                );
+        // A refusal closes at once: that keeps the accept loop and the others
+        // moving, where a handshake first would spend the CPU the limits are
+        // there to save.
+        let now = Instant::now();
+        let slot = match shared.admission.admit(peer.ip(), now) {
+            Ok((slot, evicting)) => {
+                if let Some(evicting) = evicting {
+                    shared.eviction_warning.warn(now, |n| {
+                        log::warn!(
+                            "connection limit ({}) reached: closed an unfinished connection \
+                             from {} ({:.1}s old) to let {} in{}",
+                            shared.config.max_connections,
+                            evicting.key,
+                            evicting.age.as_secs_f32(),
+                            peer.ip().to_canonical(),
+                            more(n)
+                        )
+                    });
+                    // Let the evicted task run and close its socket before the
+                    // next accept: under a burst, descriptors are what runs out.
+                    smol::future::yield_now().await;
+                }
+                slot
             }
-            continue;
-        }
-        shared.active.set(shared.active.get() + 1);
-        let slot = Slot(shared.clone());
+            Err(Refusal::AddressFull) => {
+                shared.address_warning.warn(now, |n| {
+                    log::warn!(
+                        "{} already has {} connections open (--max-per-address): refusing more{}",
+                        peer.ip().to_canonical(),
+                        shared.config.max_per_address,
+                        more(n)
+                    )
+                });
+                continue;
+            }
+            Err(Refusal::Full) => {
+                shared.limit_warning.warn(now, |n| {
+                    log::warn!(
+                        "connection limit ({}) reached: refusing {}{}",
+                        shared.config.max_connections,
+                        peer.ip().to_canonical(),
+                        more(n)
+                    )
+                });
+                continue;
+            }
+        };
+        let shared = shared.clone();
         let route = route.clone();
         executor
             .spawn(async move {
-                let slot = slot;
-                handle(&slot.0, &route, &guard, socket, peer).await;
+                let slot: Slot = slot;
+                let evicted = slot.state.evicted();
+                smol::future::or(
+                    handle(&shared, &route, &guard, &slot.state, socket, peer),
+                    evicted,
+                )
+                .await;
             })
             .detach();
     }
@@ -230,6 +306,7 @@ async fn handle(
     shared: &Shared,
     route: &Route,
     guard: &RouteGuard,
+    connection: &ConnectionState,
     socket: Async<TcpStream>,
     peer: SocketAddr,
 ) {
@@ -269,6 +346,7 @@ async fn handle(
         tls: shared.tls.is_some(),
         shutdown: &shared.shutdown,
         deadlines: &shared.deadlines,
+        connection,
     };
     Session::new(&settings, client, peer, local).run().await;
 }

@@ -192,8 +192,15 @@ impl Proxy {
     /// Starts camtls with `args` and waits until every route listens.
     pub fn start(args: &[String]) -> Proxy {
         let routes = args.iter().filter(|a| *a == "--route").count();
-        let mut child = camtls()
-            .args(args)
+        let mut cmd = camtls();
+        cmd.args(args);
+        Proxy::start_command(cmd, routes)
+    }
+
+    /// Starts `cmd`, which runs camtls with `routes` routes (through a shell
+    /// or a wrapper such as prlimit), and waits until every route listens.
+    pub fn start_command(mut cmd: Command, routes: usize) -> Proxy {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -793,4 +800,63 @@ pub fn issued_chain() -> (X509, X509, X509, PKey<Private>) {
     let leaf_key = new_key(KeyKind::Ecdsa);
     let leaf = build(&leaf_key, "localhost", false, Some((&mid, &mid_key)));
     (root, mid, leaf, leaf_key)
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (any of
+/// 127.0.0.0/8 is this machine's), so that a test can play several clients.
+pub fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    use nix::libc;
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = addr else {
+        panic!("connect_from takes IPv4 addresses");
+    };
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor owned here; the addresses
+    // are valid sockaddr_in values that live across each call.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let stream = TcpStream::from_raw_fd(fd);
+        let local = sockaddr(from, 0);
+        let rc = libc::bind(fd, &local as *const _ as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "bind {from}: {}", std::io::Error::last_os_error());
+        let remote = sockaddr(*to.ip(), to.port());
+        let rc = libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "connect {addr}: {}", std::io::Error::last_os_error());
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+    }
+}
+
+/// A TLS connection from the loopback address `from`.
+pub fn tls_connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> SslStream<TcpStream> {
+    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    b.set_verify(SslVerifyMode::NONE);
+    b.build()
+        .connect("localhost", connect_from(from, addr))
+        .expect("TLS handshake")
+}
+
+/// True when the peer closes `stream` within `within` without sending
+/// anything (a connection refused or evicted after accept); false when it
+/// is still open then.
+pub fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => panic!("the server sent bytes to a connection that sent none"),
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
 }
