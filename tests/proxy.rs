@@ -288,6 +288,12 @@ fn connection_limit_refuses_extra_clients_without_stalling() {
     let s = setup(backend, &["--max-connections", "2"]);
     let mut first = client(&s);
     let mut second = client(&s);
+    // Both have had an answer, so neither may be evicted for a newcomer
+    // (tests/admission.rs has the unfinished ones that may).
+    for c in [&mut first, &mut second] {
+        c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(c.response("GET").unwrap().status, 200);
+    }
     // The third is closed at once, before any handshake.
     let mut third = plain_connect(s.proxy.addr());
     let mut buf = [0u8; 8];
