@@ -394,6 +394,11 @@ pub fn parse_response(
         Err(_) => return Err(BadResponse("malformed response head")),
     };
     let status = resp.code.unwrap_or(0);
+    // httparse reads any three digits; "020" would go out as "20", which no
+    // client parses (RFC 9110 section 15: 100 to 599, three digits).
+    if status < 100 {
+        return Err(BadResponse("invalid status code"));
+    }
     let http10 = resp.version == Some(0);
     let mut lengths = None::<u64>;
     let mut chunked = None::<bool>;
@@ -906,6 +911,13 @@ mod tests {
         .is_err());
         assert!(resp(GET, "HTTP/1.1 101 Switching Protocols\r\n\r\n").is_err());
         assert!(resp(GET, "garbage\r\n\r\n").is_err());
+        for status in ["000", "020", "099"] {
+            let text = format!("HTTP/1.1 {status} OK\r\nContent-Length: 0\r\n\r\n");
+            assert_eq!(
+                resp(GET, &text).unwrap_err(),
+                BadResponse("invalid status code")
+            );
+        }
     }
 
     #[test]
