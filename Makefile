@@ -33,7 +33,7 @@ TEST_TARGETS := test-lint test-rust
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: help deps build run test test-lint test-rust clean
+.PHONY: help deps build run test test-lint test-rust test-host clean
 
 help:
 	@echo "make run    camtls on https://127.0.0.1:8443 in front of the sample camera"
@@ -78,7 +78,13 @@ test-lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# Unit tests. The integration suites run against the shipped binaries in
+# test-shipped (mk/release.mk); test-host runs them against the host build,
+# for a quick edit-compile loop.
 test-rust: deps
+	$(CARGO) test --lib --bins
+
+test-host: deps
 	$(CARGO) test
 
 clean:

@@ -19,5 +19,8 @@ $(TLS_AUDIT_VENV)/.installed: $(TLS_AUDIT_REQS)
 	touch $@
 
 .PHONY: test-tls-audit
-test-tls-audit: deps build $(TLS_AUDIT_VENV)/.installed
-	CAMTLS_BIN=$(HOST_BIN) $(TLS_AUDIT_VENV)/bin/python tests/tls_audit/audit.py
+# Against the static x86_64 build, as shipped (mk/release.mk).
+TLS_AUDIT_BIN := $(call dist_bin,x86_64-unknown-linux-musl)
+
+test-tls-audit: deps $(TLS_AUDIT_BIN) $(TLS_AUDIT_VENV)/.installed
+	CAMTLS_BIN=$(TLS_AUDIT_BIN) $(TLS_AUDIT_VENV)/bin/python tests/tls_audit/audit.py

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use openssl::ssl::SslContext;
+use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
 use std::collections::HashMap;
@@ -292,11 +293,23 @@ async fn accept_loop(
             .spawn(async move {
                 let slot: Slot = slot;
                 let evicted = slot.state.evicted();
-                smol::future::or(
+                let serving = smol::future::or(
                     handle(&shared, &route, &guard, &slot.state, socket, peer),
                     evicted,
-                )
-                .await;
+                );
+                // A bug that panics closes this connection only, where panics
+                // unwind (the OpenWrt feed build); the static router builds
+                // abort instead (docs/security.md says why).
+                if std::panic::AssertUnwindSafe(serving)
+                    .catch_unwind()
+                    .await
+                    .is_err()
+                {
+                    log::error!(
+                        "{}: internal error; connection closed",
+                        peer.ip().to_canonical()
+                    );
+                }
             })
             .detach();
     }
