@@ -33,6 +33,7 @@ last line is "N passed, M failed"; the exit status is 1 on any failure.
 import argparse
 import base64
 import fcntl
+import hashlib
 import importlib.util
 import json
 import os
@@ -113,35 +114,38 @@ class Results:
         self.passed, self.failed = 0, 0
         self.blocked = {}  # group -> why its remaining checks cannot run
 
-    def check(self, name, fn, group=None, needed=False):
+    def check(self, name, fn, groups=(), blocks=None):
         """Runs fn(); a CheckFailed or any other error fails the check.
 
-        fn returns a short detail for the ok line. When a check with
-        needed=True fails, the rest of its group is failed without running
-        (they would only time out one after another)."""
+        fn returns a short detail for the ok line. A check in a blocked group
+        fails without running (it would only time out after the one it
+        needs); a failed check blocks the group named by blocks."""
         start = time.monotonic()
-        if group is not None and group in self.blocked:
-            self.failed += 1
-            print("FAIL %s: not run, %s" % (name, self.blocked[group]), flush=True)
-            return False
+        if isinstance(groups, str):
+            groups = (groups,)
+        for group in groups:
+            if group in self.blocked:
+                self.failed += 1
+                print("FAIL %s: not run, %s" % (name, self.blocked[group]), flush=True)
+                return False
         try:
             detail = fn()
         except Deadline:
             raise
         except CheckFailed as e:
-            return self._fail(name, str(e), group, needed)
+            return self._fail(name, str(e), blocks)
         except Exception as e:  # a bug or an unexpected answer: still a clear line
-            return self._fail(name, "%s: %s" % (type(e).__name__, e), group, needed)
+            return self._fail(name, "%s: %s" % (type(e).__name__, e), blocks)
         self.passed += 1
         took = time.monotonic() - start
         print("ok   %s%s [%.1fs]" % (name, " (%s)" % detail if detail else "", took), flush=True)
         return True
 
-    def _fail(self, name, why, group, needed):
+    def _fail(self, name, why, blocks):
         self.failed += 1
         print("FAIL %s: %s" % (name, why), flush=True)
-        if needed and group is not None:
-            self.blocked[group] = "because \"%s\" failed" % name
+        if blocks is not None:
+            self.blocked[blocks] = "because \"%s\" failed" % name
         return False
 
 
@@ -186,15 +190,6 @@ class DevTools:
                 if "method" in m:
                     self.events.append(m)
         raise CheckFailed("%s: no answer from Chromium in %.0f s" % (method, timeout))
-
-    def drain(self, timeout=0.0):
-        end = time.monotonic() + timeout
-        while True:
-            for m in self._pump(end - time.monotonic()):
-                if "method" in m:
-                    self.events.append(m)
-            if time.monotonic() >= end:
-                return
 
 
 class Page:
@@ -321,13 +316,20 @@ def page_checks(results, page, origin, camera_port, group, expect_href=None):
                           lambda v: v["ready"] != "loading" and v["href"] != "about:blank",
                           15, "%s: the document" % label)
         want = expect_href or page.url
+        if state["href"].startswith("chrome-error:"):
+            errors = sorted({f.get("errorText") for f in page.failed_loads()})
+            raise CheckFailed("Chromium shows its error page: %s" % ", ".join(errors))
+        doc = [r for r in page.responses() if r["url"] == state["href"]]
+        if not doc:
+            raise CheckFailed("no response recorded for %s" % state["href"])
+        if doc[-1]["status"] != 200:
+            text = page.eval("document.body ? document.body.innerText : ''") or ""
+            raise CheckFailed("%s answered %d %s: %r" % (
+                state["href"], doc[-1]["status"], doc[-1].get("statusText", ""), text[:200]))
         if state["href"] != want:
             raise CheckFailed("landed on %s, expected %s" % (state["href"], want))
         if state["title"] != "Sample camera":
             raise CheckFailed("title %r, expected 'Sample camera'" % state["title"])
-        doc = [r for r in page.responses() if r["url"] == want]
-        if not doc:
-            raise CheckFailed("no response recorded for %s" % want)
         sec = doc[-1].get("securityDetails") or {}
         if doc[-1].get("protocol") not in ("http/1.1", "http/1.0") or \
                 sec.get("protocol") != "TLS 1.3":
@@ -352,7 +354,7 @@ def page_checks(results, page, origin, camera_port, group, expect_href=None):
         now = camera_frame(camera_port)
         if b <= a:
             raise CheckFailed("the picture is stuck at frame %d (1.5 s later: %d)" % (a, b))
-        if not now - 2 * camera.DEFAULT_FPS <= b <= now:
+        if not now - 2 * camera.DEFAULT_FPS <= b <= now + 1:
             raise CheckFailed("the browser shows frame %d but the camera is at %d" % (b, now))
         return "%dx%d, frame %06d then %06d 1.5 s later; camera at %06d" % (
             first["width"], first["height"], a, b, now)
@@ -380,15 +382,23 @@ def page_checks(results, page, origin, camera_port, group, expect_href=None):
             raise CheckFailed("a 60000-character message: %s" % json.dumps(got))
         return "%d characters sent, the same %d back" % (got["sent"], got["got"])
 
-    results.check("%s: loads over https" % label, loaded, group, needed=True)
+    ws_group = "%s websocket" % label
+    results.check("%s: loads over https" % label, loaded, group, blocks=group)
     results.check("%s: MJPEG frames advance" % label, video, group)
-    results.check("%s: WebSocket opens" % label, ws_open, group, needed=True)
-    results.check("%s: WebSocket echoes a typed message" % label, ws_echo, group)
-    results.check("%s: WebSocket echoes a 60 KB message whole" % label, ws_big, group)
+    results.check("%s: WebSocket opens" % label, ws_open, group, blocks=ws_group)
+    results.check("%s: WebSocket echoes a typed message" % label, ws_echo, (group, ws_group))
+    results.check("%s: WebSocket echoes a 60 KB message whole" % label, ws_big,
+                  (group, ws_group))
 
 
 # ---------------------------------------------------------------------------
 # Processes
+
+
+def shown(path):
+    """A path as it is best read: from the project's root when inside it."""
+    rel = os.path.relpath(path, ROOT)
+    return path if rel.startswith("..") else rel
 
 
 def free_port():
@@ -426,8 +436,8 @@ def stop(proc, name, grace=5.0, group=False):
             pass
 
 
-def start_camera(log):
-    proc = subprocess.Popen([sys.executable, CAMERA, "--listen", "127.0.0.1:0", "--verbose"],
+def start_camera(script, log):
+    proc = subprocess.Popen([sys.executable, script, "--listen", "127.0.0.1:0", "--verbose"],
                             stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline()
     m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -463,7 +473,6 @@ def spki_hash(cert):
                          capture_output=True, check=True).stdout
     der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
                          capture_output=True, check=True).stdout
-    import hashlib
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
@@ -476,7 +485,7 @@ def find_chromium(given):
     raise CheckFailed("no Chromium found (Debian: apt-get install chromium)")
 
 
-def start_chromium(binary, tmp, spki, sink):
+def start_chromium(binary, tmp, spki, sink, extra):
     # The pipe ends are moved above the standard descriptors first, so that
     # putting them on 3 and 4 in the child cannot overwrite one another.
     to_r, to_w = os.pipe()
@@ -490,17 +499,29 @@ def start_chromium(binary, tmp, spki, sink):
         os.dup2(child_in, 3)
         os.dup2(child_out, 4)
 
+    # No captive-portal probe after a TLS error: it follows this setting.
+    profile = os.path.join(tmp, "profile")
+    os.makedirs(os.path.join(profile, "Default"))
+    with open(os.path.join(profile, "Default", "Preferences"), "w") as f:
+        json.dump({"alternate_error_pages": {"enabled": False}}, f)
+
     args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--mute-audio", "--user-data-dir=" + os.path.join(tmp, "profile"),
+            "--mute-audio", "--user-data-dir=" + profile,
             "--remote-debugging-pipe", "--ignore-certificate-errors-spki-list=" + spki,
             "--log-net-log=" + os.path.join(tmp, "netlog.json"),
-            "--window-size=1000,1080", *quiet_flags(sink), "about:blank"]
+            "--window-size=1000,1080", *quiet_flags(sink), *extra, "about:blank"]
+    # Whatever Chromium keeps outside its profile (crash report settings,
+    # dconf, NSS) stays in the temporary directory too.
+    env = dict(os.environ, HOME=os.path.join(tmp, "home"),
+               XDG_CONFIG_HOME=os.path.join(tmp, "home", ".config"),
+               XDG_CACHE_HOME=os.path.join(tmp, "home", ".cache"))
+    os.makedirs(env["XDG_CONFIG_HOME"])
     log = open(os.path.join(tmp, "chromium.log"), "w")
     # close_fds=False: only inheritable descriptors pass, and the parent's
     # are all close-on-exec but the standard ones; 3 and 4 are made in
     # the child.
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            close_fds=False, preexec_fn=pipes_on_3_and_4,
+                            env=env, close_fds=False, preexec_fn=pipes_on_3_and_4,
                             start_new_session=True)
     log.close()
     os.close(child_in)
@@ -539,14 +560,14 @@ def netlog_checks(results, netlog_path, origin, sink):
         if not ends:
             raise CheckFailed("Chromium's NetLog has no TLS handshake at all")
         failed = [p for p in ends if "net_error" in p]
+        state["counts"] = (len(ends) - len(failed), sum(1 for p in ends if p.get("is_resumed")))
         if failed:
-            raise CheckFailed("%d of %d TLS handshakes failed: %s" % (
-                len(failed), len(ends), ", ".join(sorted({str(p["net_error"]) for p in failed}))))
+            names = {v: "net::" + k for k, v in state["log"]["constants"].get("netError", {}).items()}
+            raise CheckFailed("%d of %d TLS handshakes failed: %s" % (len(failed), len(ends), ", ".join(
+                sorted({names.get(p["net_error"], str(p["net_error"])) for p in failed}))))
         versions = sorted({p.get("version") for p in ends})
         if versions != ["TLS 1.3"]:
             raise CheckFailed("handshakes used %s, expected TLS 1.3 only" % versions)
-        resumed = sum(1 for p in ends if p.get("is_resumed"))
-        state["counts"] = (len(ends), resumed)
         return "%d handshakes, all TLS 1.3" % len(ends)
 
     def resumption():
@@ -556,7 +577,8 @@ def netlog_checks(results, netlog_path, origin, sink):
         # The first connection cannot resume; nearly every later one does
         # (a few may start before the first one's ticket has arrived).
         if total < 3 or resumed < (total - 1) // 2:
-            raise CheckFailed("only %d of %d TLS handshakes resumed a session" % (resumed, total))
+            raise CheckFailed("only %d of %d successful TLS handshakes resumed a session"
+                              % (resumed, total))
         return "%d of %d handshakes resumed the session" % (resumed, total)
 
     def loopback_only():
@@ -583,8 +605,7 @@ def netlog_checks(results, netlog_path, origin, sink):
         return ("every request, lookup and connection was for 127.0.0.1; %d background"
                 " requests refused on the closed port" % sunk)
 
-    if results.check("Chromium's NetLog reads", load, "netlog", needed=True):
-        pass
+    results.check("Chromium's NetLog reads", load, "netlog", blocks="netlog")
     results.check("every TLS handshake succeeded", handshakes, "netlog")
     results.check("later connections resume the TLS 1.3 session", resumption, "netlog")
     results.check("Chromium reached nothing but 127.0.0.1", loopback_only, "netlog")
@@ -597,6 +618,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--camtls", required=True, help="the camtls binary to test")
     parser.add_argument("--chromium", help="Chromium binary (default: Debian's)")
+    parser.add_argument("--chromium-flag", action="append", default=[], metavar="FLAG",
+                        help="one more Chromium command-line flag (repeatable)")
+    parser.add_argument("--camera", default=CAMERA,
+                        help="the camera script to start (default: the sample camera)")
     parser.add_argument("--out", default=os.path.join(ROOT, "target", "browser"),
                         help="where the screenshot and, on failure, the logs go")
     parser.add_argument("--timeout", type=int, default=120,
@@ -607,6 +632,10 @@ def main():
     results = Results()
     tmp = tempfile.mkdtemp(prefix="camtls-browser-")
     os.makedirs(args.out, exist_ok=True)
+    kept = ("screenshot.png", "camtls.log", "chromium.log", "camera.log", "netlog.json")
+    for name in kept:  # nothing from an earlier run is left to mislead
+        if os.path.exists(os.path.join(args.out, name)):
+            os.remove(os.path.join(args.out, name))
     cam = camtls = chromium = sink_socket = None
     camtls_log = os.path.join(tmp, "camtls.log")
     camera_log = open(os.path.join(tmp, "camera.log"), "w")
@@ -634,7 +663,7 @@ def main():
         subprocess.run([binary, "gen-cert", "--cert", cert, "--key", key,
                         "--name", "localhost", "--name", "127.0.0.1"],
                        check=True, capture_output=True, timeout=30)
-        cam, camera_port = start_camera(camera_log)
+        cam, camera_port = start_camera(args.camera, camera_log)
         for attempt in range(3):
             port = free_port()
             try:
@@ -650,17 +679,18 @@ def main():
         sink_socket = socket.socket()
         sink_socket.bind(("127.0.0.1", 0))
         sink = "http://127.0.0.1:%d" % sink_socket.getsockname()[1]
-        chromium, dt = start_chromium(chromium_bin, tmp, spki_hash(cert), sink)
+        chromium, dt = start_chromium(chromium_bin, tmp, spki_hash(cert), sink,
+                                      args.chromium_flag)
         results.check("Chromium answers on the DevTools pipe",
                       lambda: dt.call("Browser.getVersion", timeout=30)["product"],
-                      "browser", needed=True)
+                      "browser", blocks="browser")
         if "browser" in results.blocked:
             raise CheckFailed("no browser to test with")
 
         # Tab 1: the camera's page, then the same page reloaded.
         tab1 = Page(dt, "tab 1", origin + "/")
         results.check("tab 1: navigate to %s/" % origin, lambda: tab1.navigate() or "",
-                      "tab1", needed=True)
+                      "tab1", blocks="tab1")
         page_checks(results, tab1, origin, camera_port, "tab1")
 
         def reload():
@@ -671,7 +701,7 @@ def main():
                       "tab 1: the reloaded document")
             return ""
 
-        results.check("tab 1: Page.reload", reload, "tab1", needed=True)
+        results.check("tab 1: Page.reload", reload, "tab1", blocks="tab1")
         tab1.name = "tab 1 reloaded"
         page_checks(results, tab1, origin, camera_port, "tab1")
 
@@ -685,7 +715,7 @@ def main():
             with open(path, "wb") as f:
                 f.write(png)
             width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-            return "%s, %dx%d" % (os.path.relpath(path, ROOT), width, height)
+            return "%s, %dx%d" % (shown(path), width, height)
 
         results.check("tab 1: screenshot", screenshot, "tab1")
 
@@ -693,7 +723,7 @@ def main():
         # whose redirect to the camera's own http:// address camtls rewrites.
         tab2 = Page(dt, "tab 2", origin + "/login")
         results.check("tab 2: navigate to %s/login" % origin, lambda: tab2.navigate() or "",
-                      "tab2", needed=True)
+                      "tab2", blocks="tab2")
         page_checks(results, tab2, origin, camera_port, "tab2", expect_href=origin + "/")
 
         # Tab 3: a chunked response, sent by the camera in pieces.
@@ -754,6 +784,9 @@ def main():
         print("FAIL %s" % e, flush=True)
     except KeyboardInterrupt as e:
         interrupted = e
+    except Exception as e:  # setting up failed in a way not foreseen: say how
+        results.failed += 1
+        print("FAIL %s: %s" % (type(e).__name__, e), flush=True)
     finally:
         signal.alarm(0)
         stop(chromium, "Chromium", group=True)
@@ -763,14 +796,14 @@ def main():
         if sink_socket:
             sink_socket.close()
         if results.failed:
-            for name in ("camtls.log", "chromium.log", "camera.log", "netlog.json"):
+            for name in kept[1:]:
                 if os.path.exists(os.path.join(tmp, name)):
                     shutil.copy(os.path.join(tmp, name), os.path.join(args.out, name))
             if os.path.exists(camtls_log):
                 with open(camtls_log) as f:
                     tail = f.read().splitlines()[-15:]
                 print("camtls log, last lines:\n  " + "\n  ".join(tail))
-            print("logs kept in %s" % os.path.relpath(args.out, ROOT))
+            print("logs kept in %s" % shown(args.out))
         if args.keep:
             print("temporary files kept in %s" % tmp)
         else:

@@ -235,7 +235,7 @@ INDEX_HTML = """<!DOCTYPE html>
 body {{ font-family: sans-serif; margin: 1.5em; background: #f4f4f4; }}
 img {{ border: 1px solid #888; max-width: 100%; }}
 #log {{ background: #fff; border: 1px solid #ccc; height: 8em; overflow: auto;
-       padding: .3em; font-family: monospace; }}
+       padding: .3em; font-family: monospace; white-space: pre-wrap; }}
 </style></head>
 <body>
 <h1>Sample camera</h1>
