@@ -118,6 +118,7 @@ config camtls 'main'
 	option log_level 'info'
 	option firewall_zone 'wan'
 	option max_connections '32'
+	option max_per_address '8'
 	option shutdown_grace '3'
 
 config route 'door'
@@ -146,7 +147,7 @@ EOF
 	check "several: one instance named camtls" \
 		same "$(grep -c '^instance ' "$calls") $(grep '^instance ' "$calls")" "1 instance camtls"
 	check "several: command line from UCI, disabled route left out" has_line "$calls" "$(cmdline \
-		--log-level info --max-connections 32 --shutdown-grace 3 --user nobody \
+		--log-level info --max-connections 32 --max-per-address 8 --shutdown-grace 3 --user nobody \
 		--cert "$c/run/cert.pem" --key "$c/run/key.pem" \
 		--route 8443=192.168.1.20:80 --route '[::]:8444=garage-cam.lan:8080' \
 		--route '192.168.1.1:8446=[fd00::22]:80')"
@@ -316,6 +317,19 @@ EOF
 		lacks_text "$calls" "instance " && has_text "$calls" "main.idle_timeout '1m' is not a whole number"
 	}
 	check "bad limit: refused with the option named" bad_limit
+	sed -i "s/option idle_timeout '1m'/option max_per_address 'eight'/" "$c/config/camtls"
+	run_init start
+	bad_per_address() {
+		lacks_text "$calls" "instance " && has_text "$calls" "main.max_per_address 'eight' is not a whole number"
+	}
+	check "bad max_per_address: refused with the option named" bad_per_address
+	sed -i "s/option max_per_address 'eight'/option max_per_address '0'/" "$c/config/camtls"
+	run_init start
+	zero_per_address() {
+		lacks_text "$calls" "instance " &&
+			same "$(grep -c 'not started, the configuration was refused: .*--max-per-address must be at least 1' "$calls")" 1
+	}
+	check "max_per_address 0: refused by --check, the binary's reason logged once" zero_per_address
 
 	# 4. No certificate anywhere: a self-signed one is made once, for the
 	#    router's name and LAN address.
