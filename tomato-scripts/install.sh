@@ -16,6 +16,7 @@
 # at shutdown. Then it starts camtls and opens its ports.
 
 ROUTES=
+PER_ADDRESS=
 BIN_FILE=
 UNINSTALL=
 CERT=/tmp/etc/cert.pem
@@ -33,12 +34,15 @@ die() {
 
 usage() {
 	cat <<EOF
-usage: sh $0 [--route LISTEN=BACKEND]... [--bin FILE]
+usage: sh $0 [--route LISTEN=BACKEND]... [--max-per-address N] [--bin FILE]
        sh $0 --uninstall
 
   --route LISTEN=BACKEND  serve https://ROUTER:LISTEN from http://BACKEND,
                           e.g. --route 8443=192.168.1.20:80 (repeatable;
                           an upgrade keeps the installed routes if none given)
+  --max-per-address N     at most N connections at once from one client
+                          address (default 32; an upgrade keeps the
+                          installed value if none given)
   --bin FILE              install this camtls binary instead of the bundled one
   --uninstall             stop camtls, remove its rules, scripts and binary
 EOF
@@ -57,7 +61,7 @@ installed_config() {
 	return 1
 }
 
-# A setting (ROUTES=, BIN=) from an installed script, unquoted.
+# A setting (ROUTES=, OPTS=, BIN=) from an installed script, unquoted.
 setting() {
 	sed -n "s/^$2=\"\(.*\)\"\$/\1/p" "$1" | head -n 1
 }
@@ -125,11 +129,28 @@ uninstall() {
 	say "uninstalled"
 }
 
-# Writes a Tomato script from its template with our ROUTES and BIN.
+# The words of $1 without option $2 and its value.
+drop_option() {
+	out=
+	skip=
+	for w in $1; do
+		if [ -n "$skip" ]; then
+			skip=
+		elif [ "$w" = "$2" ]; then
+			skip=1
+		else
+			out="${out:+$out }$w"
+		fi
+	done
+	echo "$out"
+}
+
+# Writes a Tomato script from its template with our ROUTES, OPTS and BIN.
 write_script() {
 	while IFS= read -r line; do
 		case "$line" in
 		ROUTES=*) printf 'ROUTES="%s"\n' "$ROUTES" ;;
+		OPTS=*) printf 'OPTS="%s"\n' "$OPTS" ;;
 		BIN=*) printf 'BIN="%s"\n' "$DEST" ;;
 		*) printf '%s\n' "$line" ;;
 		esac
@@ -180,15 +201,25 @@ install() {
 	fi
 	[ -n "$ROUTES" ] || usage
 
+	# More options (OPTS=): those of the installed Init script, kept across
+	# an upgrade, else the template's; --max-per-address replaces its own.
+	set -f
+	OPTS=$(setting "$TMP/camtls.init" OPTS)
+	[ -n "$old_config" ] && OPTS=$(setting "$old_config/camtls.init" OPTS)
+	[ -n "$PER_ADDRESS" ] && OPTS=$(drop_option "$OPTS" --max-per-address)
+	[ -n "$old_config" ] && [ -n "$OPTS" ] && say "keeping the installed options: $OPTS"
+	[ -n "$PER_ADDRESS" ] && OPTS="${OPTS:+$OPTS }--max-per-address $PER_ADDRESS"
+
 	# Check the routes with a throwaway certificate, so that a mistake shows
 	# now even before HTTPS admin is on.
-	set -f
 	set --
 	for r in $ROUTES; do set -- "$@" --route "$r"; done
+	# shellcheck disable=SC2086 # OPTS is a list of words
+	set -- "$@" $OPTS
 	set +f
 	"$TMP/camtls" gen-cert --cert "$TMP/c.pem" --key "$TMP/k.pem" >/dev/null 2>&1 &&
 		"$TMP/camtls" --check --cert "$TMP/c.pem" --key "$TMP/k.pem" "$@" ||
-		die "the routes were not accepted: $ROUTES"
+		die "the routes or options were not accepted: $ROUTES${OPTS:+ $OPTS}"
 
 	need=$(($(wc -c <"$TMP/camtls") / 1024 + 64))
 	entware=
@@ -265,10 +296,22 @@ install() {
 	set +f
 }
 
+# A whole number of 1 or more, leading zeros dropped, into PER_ADDRESS.
+per_address() {
+	case "$1" in
+	*[!0-9]* | "") PER_ADDRESS= ;;
+	*) PER_ADDRESS=${1#"${1%%[1-9]*}"} ;;
+	esac
+	[ -n "$PER_ADDRESS" ] ||
+		die "--max-per-address needs a whole number of 1 or more, not '$1'"
+}
+
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--route) [ $# -ge 2 ] || usage; ROUTES="${ROUTES:+$ROUTES }$2"; shift ;;
 	--route=*) ROUTES="${ROUTES:+$ROUTES }${1#*=}" ;;
+	--max-per-address) [ $# -ge 2 ] || usage; per_address "$2"; shift ;;
+	--max-per-address=*) per_address "${1#*=}" ;;
 	--bin) [ $# -ge 2 ] || usage; BIN_FILE=$2; shift ;;
 	--uninstall) UNINSTALL=1 ;;
 	*) usage ;;

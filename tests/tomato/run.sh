@@ -296,12 +296,72 @@ router() {
 	check "the Firewall script reopens it" eval '[ "$(from_wan 8443)" = "$token" ]'
 	check "and again exactly one rule per port" rules_ok iptables-legacy 8443 8444
 
+	# 5b. The cap per client address: the installer writes it into the Init
+	#     script's OPTS beside the options already there, camtls gets it.
+	local init=$R/jffs/etc/config/camtls.init
+	check "the Init script starts with an empty OPTS" grep -qx 'OPTS=""' "$init"
+	sed -i 's/^OPTS=""$/OPTS="--preserve-host"/' "$init"
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --max-per-address 2 2>&1)
+	rc=$?
+	printf '  | %s\n' "$out"
+	check "--max-per-address 2: the installer exits 0" [ $rc = 0 ]
+	check "--max-per-address 2: in OPTS, after the option already there" \
+		grep -qx 'OPTS="--preserve-host --max-per-address 2"' "$init"
+	check "--max-per-address alone: the routes are kept" \
+		grep -qx 'ROUTES="8443=127.0.0.1:8080 8444=localhost:8080"' "$init"
+	running_with() {
+		local p
+		p=$(camtls_pids /jffs/bin/camtls)
+		[ "$(wc -w <<<"$p")" = 1 ] && [[ "$(tr '\0' ' ' <"/proc/$p/cmdline")" == *" $1 "* ]]
+	}
+	check "camtls runs with --preserve-host --max-per-address 2" \
+		within 15 running_with "--preserve-host --max-per-address 2"
+	check "and serves" within 10 serves 8443
+	# Two connections from 127.0.0.1 that never start TLS hold the cap.
+	exec 7<>/dev/tcp/127.0.0.1/8443 8<>/dev/tcp/127.0.0.1/8444
+	check "a third connection from the same address is closed" eval '! serves 8443'
+	check "the refusal is logged, naming the option" \
+		within 5 grep -q "already has 2 connections open (--max-per-address)" "$R/var/log/messages"
+	check "another address is still served" eval '[ "$(from_wan 8443)" = "$token" ]'
+	exec 7>&-
+	check "once one of the two closes, the address is served again" within 5 serves 8443
+	exec 8>&-
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 \
+		--route 8444=localhost:8080 --max-per-address 0040 2>&1)
+	rc=$?
+	check "a new --max-per-address replaces the old one, leading zeros dropped" \
+		eval '[ $rc = 0 ] && grep -qx "OPTS=\"--preserve-host --max-per-address 40\"" "$init"'
+	check "and says it keeps the other options, not the replaced value" \
+		grep -qx "camtls: keeping the installed options: --preserve-host" <<<"$out"
+	check "camtls runs with --max-per-address 40" within 15 running_with "--max-per-address 40"
+	refused_value() {
+		local v=$1 out
+		out=$(in_root /bin/sh /tmp/camtls-tomato.sh --max-per-address "$v" 2>&1) && return 1
+		grep -q "needs a whole number of 1 or more, not '$v'" <<<"$out" &&
+			grep -qx 'OPTS="--preserve-host --max-per-address 40"' "$init"
+	}
+	for n in 0 000 -1 8x "" " 8"; do
+		check "--max-per-address '$n' is refused and changes nothing" refused_value "$n"
+	done
+	check "--max-per-address with no value: usage, exit 2" \
+		eval 'in_root /bin/sh /tmp/camtls-tomato.sh --max-per-address >/dev/null 2>&1; [ $? = 2 ]'
+	sed -i 's/^OPTS="/OPTS="--no-such-option /' "$init"
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh 2>&1)
+	rc=$?
+	check "a bad option in the installed OPTS stops an upgrade, and is named" \
+		eval '[ $rc != 0 ] && grep -q "options were not accepted: .* --no-such-option" <<<"$out"'
+	sed -i 's/^OPTS="--no-such-option /OPTS="/' "$init"
+	check "camtls still runs with --max-per-address 40" running_with "--max-per-address 40"
+
 	# 6. Upgrade in place, no --route: the routes are kept.
 	out=$(in_root /bin/sh /tmp/camtls-tomato.sh 2>&1)
 	check "upgrade without --route exits 0" [ $? = 0 ]
 	check "upgrade keeps the routes" \
 		grep -qx 'ROUTES="8443=127.0.0.1:8080 8444=localhost:8080"' "$R/jffs/etc/config/camtls.init"
 	check "upgrade prints the certificate fingerprint" grep -q "SHA-256" <<<"$out"
+	check "upgrade keeps OPTS with --max-per-address" \
+		grep -qx 'OPTS="--preserve-host --max-per-address 40"' "$init"
+	check "upgrade says so" grep -q "keeping the installed options: --preserve-host --max-per-address 40" <<<"$out"
 	check "after the upgrade one camtls serves" within 15 eval 'count_is /jffs/bin/camtls 1 && serves 8443'
 
 	# 7. Reinstall with one route fewer: its rule goes.
@@ -336,6 +396,7 @@ router() {
 	cp "$WORK/router-cert.pem" "$cert"
 	in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 >/dev/null 2>&1
 	check "Entware: binary in /opt/bin" cmp -s "$BIN" "$R/opt/bin/camtls"
+	check "install after uninstall: OPTS empty again, as in the template" grep -qx 'OPTS=""' "$init"
 	check "Entware: camtls serves from /opt/bin" within 15 eval 'count_is /opt/bin/camtls 1 && serves 8443'
 	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
 	check "Entware uninstall: only opkg is left in /opt, /jffs empty" \
