@@ -33,6 +33,11 @@ mips*)
   rustflags="$rustflags -C relocation-model=static" ;;
 esac
 case $triple in
+mips-*)
+  # Big-endian MIPS: the reactor must not use a timerfd (src/compat.rs).
+  rustflags="$rustflags -C link-arg=-Wl,--wrap=timerfd_create" ;;
+esac
+case $triple in
 mips* | armv7*)
   # zig's musl and the OpenSSL built against it use a 64-bit time_t on 32-bit
   # targets; the libc crate must too, or every time_t crossing into OpenSSL

@@ -19,6 +19,8 @@
 //! - `server`: listeners, accept loops, reload, shutdown.
 //! - `signals`: SIGHUP, SIGTERM and SIGINT as events on the loop.
 //! - `process`: kernel check, --daemon, pid file, --user, stderr or syslog.
+//! - `compat`: link-time replacements for C library functions on targets
+//!   whose dependencies or kernels fall short.
 //! - `fuzzing`: property checks on arbitrary bytes, for fuzzers and tests.
 
 pub mod admission;
@@ -26,6 +28,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod certgen;
+pub mod compat;
 pub mod cli;
 pub mod deadline;
 pub mod fuzzing;

@@ -82,6 +82,7 @@ fn help_lists_every_option_with_its_default() {
         ("--backend-auth", None),
         ("--backend-auth-file", None),
         ("--max-connections", Some("128")),
+        ("--max-per-address", Some("32")),
         ("--handshake-timeout", Some("10")),
         ("--head-timeout", Some("10")),
         ("--idle-timeout", Some("75")),
