@@ -205,6 +205,10 @@ pub fn hash_password_with(password: &str, iterations: u32) -> Result<String, Str
     if password.is_empty() {
         return Err(String::from("the password is empty"));
     }
+    if password.contains('\0') {
+        // It could never log in: see split_user_pass.
+        return Err(String::from("the password contains a NUL byte"));
+    }
     if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
         return Err(format!(
             "{iterations} iterations: expected {MIN_ITERATIONS} to {MAX_ITERATIONS}"
@@ -487,8 +491,8 @@ pub enum Basic {
     /// No header, an empty one, or a scheme other than Basic: answered 401
     /// with the challenge, not counted as a failed login.
     Missing,
-    /// Basic, but too long, not strict base64, or without a colon: a failed
-    /// login, found without a slow hash.
+    /// Basic, but too long, not strict base64, without a colon, or with a NUL
+    /// byte in the password: a failed login, found without a slow hash.
     Malformed,
     /// The user (never holding a colon) and the password, as sent.
     Credentials { user: Vec<u8>, password: Vec<u8> },
@@ -539,11 +543,14 @@ fn basic_value(authorization: Option<&[u8]>) -> Result<(&[u8], &[u8]), AuthResul
 }
 
 /// A decoded Basic token as `(user, password)`, split at the first colon
-/// (RFC 7617 section 2).
+/// (RFC 7617 section 2). A password holding a NUL byte is refused: HMAC pads
+/// its key with zeros, so PBKDF2 takes `pw`, `pw\0` and `pw\0\0` for the
+/// same password, and no keyboard types one.
 fn split_user_pass(decoded: &[u8]) -> Option<(&[u8], &[u8])> {
     let colon = decoded.iter().position(|&b| b == b':')?;
     let (user, rest) = decoded.split_at(colon);
-    Some((user, rest.get(1..)?))
+    let password = rest.get(1..)?;
+    (!password.contains(&0)).then_some((user, password))
 }
 
 /// Optional whitespace around a header value or after the scheme (RFC 9110
@@ -1088,6 +1095,7 @@ mod tests {
     #[test]
     fn hashing_refuses_empty_passwords_and_odd_costs() {
         assert!(hash_password("").is_err());
+        assert!(hash_password("pw\0").unwrap_err().contains("NUL"));
         assert!(hash_password_with("x", MIN_ITERATIONS - 1).is_err());
         assert!(hash_password_with("x", MAX_ITERATIONS + 1).is_err());
         assert!(hash_password_with("x", MAX_ITERATIONS).is_ok());
@@ -1287,6 +1295,11 @@ mod tests {
             basic(b""),
             b"Basic \xff\xfe".to_vec(),
             huge.into_bytes(),
+            // PBKDF2 would take each of these for "pw" (HMAC pads its key
+            // with zeros): found by the authorization fuzz target.
+            basic(b"alice:pw\0"),
+            basic(b"alice:pw\0\0"),
+            basic(b"alice:p\0w"),
         ];
         for v in &cases {
             assert_eq!(
