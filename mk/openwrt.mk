@@ -8,6 +8,15 @@
 #   make test-openwrt   the tests, packing only the emulated targets' binaries
 
 APT_PACKAGES += busybox shellcheck qemu-user-static tar gzip
+# OpenWrt's own tools, built from the parts kit (OPENWRT_PARTS_KIT) once into
+# $(CAMTLS_CACHE)/openwrt-parts by mk/openwrt-parts.sh: their build
+# dependencies, util-linux's flock and unshare for the router-like chroot, and
+# nftables to check the ruleset fw4 renders.
+APT_PACKAGES += gcc make libc6-dev cmake pkg-config meson ninja-build \
+  libjson-c-dev zlib1g-dev libssl-dev util-linux nftables
+CAMTLS_CACHE ?= $(HOME)/.cache/camtls
+OPENWRT_PARTS_KIT ?= ../shared/openwrt-parts
+OPENWRT_PARTS = $$(mk/openwrt-parts.sh $(OPENWRT_PARTS_KIT) $(CAMTLS_CACHE)/openwrt-parts)
 TEST_TARGETS += test-openwrt
 
 # The architecture names opkg uses (`opkg print-architecture` on the router).
@@ -29,7 +38,11 @@ $(call ipk_file,$(1)): $(call dist_bin,$(1)) $(OPENWRT_FILES)
 endef
 $(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_ipk_rule,$(t))))
 
-.PHONY: ipk test-openwrt
+.PHONY: ipk test-openwrt openwrt-parts
+
+# The parts alone (the tests build them too): prints where they are.
+openwrt-parts: deps
+	@echo $(OPENWRT_PARTS)
 
 OPENWRT_IPKS := $(foreach t,$(RELEASE_TARGETS),$(call ipk_file,$(t)))
 
