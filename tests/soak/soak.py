@@ -425,8 +425,10 @@ def hex_ip(text):
 
 
 def peers_by_address(inodes, listen_ports):
-    """Client connections camtls holds, by peer address (IPv4 loopback)."""
-    counts = {}
+    """Client connections camtls holds, by peer address (IPv4 loopback).
+    Each socket counted once: the kernel writes /proc/net/tcp in chunks, and
+    a table that changes between them can list a socket twice."""
+    seen = {}
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
@@ -436,8 +438,10 @@ def peers_by_address(inodes, listen_ports):
             local, remote = fields[1], fields[2]
             if int(local.split(":")[1], 16) not in listen_ports:
                 continue
-            ip = hex_ip(remote.split(":")[0])
-            counts[ip] = counts.get(ip, 0) + 1
+            seen[fields[9]] = hex_ip(remote.split(":")[0])
+    counts = {}
+    for ip in seen.values():
+        counts[ip] = counts.get(ip, 0) + 1
     return counts
 
 
@@ -1378,16 +1382,18 @@ class Soak:
 
     # -- the run
 
+    PHASES = ("baseline", "attack", "flood", "backend", "sighup", "nofile")
+
     def run(self):
         self.started = now()
+        chosen = self.args.phases.split(",") if self.args.phases else self.PHASES
         self.start_main()
-        self.baseline()
-        self.attack()
-        self.flood()
-        self.backend()
-        self.sighup()
+        for name in self.PHASES[:5]:
+            if name in chosen:
+                getattr(self, name)()
         self.at_rest()
-        self.nofile()
+        if "nofile" in chosen:
+            self.nofile()
         self.elapsed = now() - self.started
 
     def cleanup(self):
@@ -1678,6 +1684,8 @@ def main():
     ap.add_argument("--memory", type=int, metavar="SECONDS",
                     help="steady-load memory mode for SECONDS instead of the phases")
     ap.add_argument("--out", help="write the figures between the markers of this file")
+    ap.add_argument("--phases", help="only these phases, e.g. attack,flood (the figures are "
+                    "then not written to --out)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
     args = ap.parse_args()
     if not os.path.isfile(args.camtls):
@@ -1698,13 +1706,14 @@ def main():
         estimate = form["baseline"] + 5 * form["phase"] + 6 * (form["warmup"] + form["settle"] + 15)
         watchdog(2 * estimate + 180)
         run = Soak(args, form)
+        begin, end = BEGIN, END
     try:
         run.run()
         body = run.report()
     finally:
         run.cleanup()
     print(body)
-    if args.out:
+    if args.out and not args.phases:
         if write_block(args.out, begin, end, body):
             log("wrote %s" % args.out)
     missed = run.missed()
