@@ -1,7 +1,10 @@
 # OpenWrt: an installable .ipk for each static router binary (no SDK needed),
-# and the tests of the package: the init script run under busybox ash on
-# sample configurations, every .ipk unpacked, checked and its binary run
-# under qemu-user. The SDK/feed build is openwrt-package/camtls/Makefile.
+# and the tests of the package with OpenWrt's own tools (built once from the
+# parts kit, see below): the init script run under the real rc.common, uci
+# and jshn on sample configurations, its firewall data rendered by real fw4,
+# every .ipk unpacked, checked, its binary run under qemu-user, and installed,
+# upgraded, reinstalled and removed with real opkg. The SDK/feed build is
+# openwrt-package/camtls/Makefile.
 #
 #   make ipk            dist/camtls_VERSION_ARCH.ipk for the six release targets,
 #                       each then checked by tests/openwrt/run.sh
@@ -16,7 +19,7 @@ APT_PACKAGES += gcc make libc6-dev cmake pkg-config meson ninja-build \
   libjson-c-dev zlib1g-dev libssl-dev util-linux nftables
 CAMTLS_CACHE ?= $(HOME)/.cache/camtls
 OPENWRT_PARTS_KIT ?= ../shared/openwrt-parts
-OPENWRT_PARTS = $$(mk/openwrt-parts.sh $(OPENWRT_PARTS_KIT) $(CAMTLS_CACHE)/openwrt-parts)
+OPENWRT_PARTS_SH = mk/openwrt-parts.sh $(OPENWRT_PARTS_KIT) $(CAMTLS_CACHE)/openwrt-parts
 TEST_TARGETS += test-openwrt
 
 # The architecture names opkg uses (`opkg print-architecture` on the router).
@@ -42,13 +45,14 @@ $(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_ipk_rule,$(t))))
 
 # The parts alone (the tests build them too): prints where they are.
 openwrt-parts: deps
-	@echo $(OPENWRT_PARTS)
+	@$(OPENWRT_PARTS_SH)
 
 OPENWRT_IPKS := $(foreach t,$(RELEASE_TARGETS),$(call ipk_file,$(t)))
 
 # Every package made is also unpacked and checked, its binary run under qemu.
 ipk: release deps build $(OPENWRT_IPKS)
-	CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_IPKS)
+	prefix=$$($(OPENWRT_PARTS_SH)); \
+	OWRT_PREFIX=$$prefix OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_IPKS)
 
 # The init script calls the host build (--check, gen-cert, fingerprint); the
 # packages carry the emulated router builds that `make test` makes anyway
@@ -58,4 +62,5 @@ OPENWRT_TEST_IPKS := $(if $(wildcard mk/release.mk),$(foreach t,$(EMULATED_TARGE
 
 test-openwrt: deps build $(OPENWRT_TEST_IPKS)
 	$(if $(OPENWRT_TEST_IPKS),,@echo "test-openwrt: no mk/release.mk, so no router binaries: .ipk checks left out")
-	CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_TEST_IPKS)
+	prefix=$$($(OPENWRT_PARTS_SH)); \
+	OWRT_PREFIX=$$prefix OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_TEST_IPKS)
