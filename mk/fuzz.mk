@@ -30,7 +30,10 @@ fuzz-deps: deps
 	@[ "$$(cargo fuzz --version 2>/dev/null)" = "cargo-fuzz $(CARGO_FUZZ_VERSION)" ] || \
 	  $(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
 
+# The fuzz crate is outside the main workspace, so test-lint does not see it.
 test-fuzz: fuzz-deps
+	cd fuzz && $(CARGO) fmt -- --check
+	cd fuzz && $(CARGO) clippy --all-targets --target-dir $(FUZZ_TARGET_DIR)/clippy -- -D warnings
 	FUZZ_TARGET_DIR=$(FUZZ_TARGET_DIR) mk/fuzz.sh $(FUZZ_TEST_SECONDS) $(FUZZ_TARGETS)
 
 fuzz: fuzz-deps

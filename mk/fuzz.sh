@@ -21,8 +21,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 cd "$root"
 target_dir=${FUZZ_TARGET_DIR:-${CAMTLS_CACHE:-$HOME/.cache/camtls}/fuzz-target}
-logs=$target_dir/logs
-mkdir -p "$logs"
+# This run's logs, apart from any other run on the machine; kept only when
+# something failed.
+mkdir -p "$target_dir"
+logs=$(mktemp -d "$target_dir/logs.XXXXXX")
 
 if [ $# -gt 0 ]; then
   targets=("$@")
@@ -33,7 +35,7 @@ fi
 echo "fuzz: building ${#targets[@]} targets (nightly, cargo-fuzz, AddressSanitizer) in $target_dir"
 if ! cargo +nightly fuzz build --target-dir "$target_dir" >"$logs/build.log" 2>&1; then
   tail -n 40 "$logs/build.log"
-  echo "fuzz: the fuzz targets did not build"
+  echo "fuzz: the fuzz targets did not build; log $logs/build.log"
   echo "fuzz: 0 passed, ${#targets[@]} failed"
   exit 1
 fi
@@ -81,5 +83,8 @@ for t in "${targets[@]}"; do
     done
   fi
 done
+if [ "$failed" = 0 ]; then
+  rm -rf "$logs"
+fi
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" = 0 ]
