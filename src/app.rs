@@ -4,13 +4,43 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::auth;
-use crate::cli::{Args, Command};
+use crate::auth::{self, Allow};
+use crate::cli::{Args, BackendAuth, Command};
 use crate::server::{self, TlsState};
 use crate::tls::{self, Identity};
 use crate::{certgen, process, signals, Error};
 
-pub fn main(args: Args) -> Result<(), Error> {
+/// Exit status for a failure that may pass on a retry: a port in use, a
+/// certificate not there yet, a file that cannot be read now.
+pub const EXIT_RETRY: u8 = 1;
+/// Exit status for a command line or configuration that is wrong: starting
+/// again as it is cannot help, so supervisors stop restarting.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Why camtls stopped, with the exit status that says whether to retry.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: Error,
+    pub status: u8,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure {
+            error,
+            status: EXIT_RETRY,
+        }
+    }
+}
+
+fn usage(error: Error) -> Failure {
+    Failure {
+        error,
+        status: EXIT_USAGE,
+    }
+}
+
+pub fn main(args: Args) -> Result<(), Failure> {
     if args.version {
         println!("camtls {}", crate::VERSION);
         return Ok(());
@@ -26,16 +56,27 @@ pub fn main(args: Args) -> Result<(), Error> {
             println!("{}", tls::fingerprint_file(&f.file)?);
             Ok(())
         }
-        Some(Command::HashPassword(h)) => hash_password(h.user.as_deref()),
+        Some(Command::HashPassword(h)) => Ok(hash_password(h.user.as_deref())?),
         None => serve(&args),
     }
 }
 
-fn serve(args: &Args) -> Result<(), Error> {
-    let level = args.log_level().map_err(|e| Error::new(e.0))?;
-    let config = args.to_config().map_err(|e| Error::new(e.0))?;
+fn serve(args: &Args) -> Result<(), Failure> {
+    let level = args.log_level().map_err(|e| usage(Error::new(e.0)))?;
+    let config = args.to_config().map_err(|e| usage(Error::new(e.0)))?;
     process::init_logging(level, args.syslog || args.daemon);
-    process::check_kernel()?;
+    process::check_kernel().map_err(usage)?;
+    // Ranges and an inline device login are the command line's own words;
+    // load_guards checks them again with the files it reads.
+    for route in &config.routes {
+        let at = |why: String| usage(Error::new(format!("route {}: {why}", route.listen)));
+        if !route.guard.allow.is_empty() {
+            Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?;
+        }
+        if let Some(BackendAuth::Inline(text)) = &route.guard.backend_auth {
+            auth::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?;
+        }
+    }
 
     let tls = match &config.tls {
         None => None,
@@ -57,7 +98,12 @@ fn serve(args: &Args) -> Result<(), Error> {
         }
     };
     let guards = server::load_guards(&config.routes)?;
-    let user = args.user.as_deref().map(process::lookup_user).transpose()?;
+    let user = args
+        .user
+        .as_deref()
+        .map(process::lookup_user)
+        .transpose()
+        .map_err(usage)?;
     if args.check {
         for route in &config.routes {
             println!("route {} -> http://{}", route.listen, route.backend);
@@ -103,11 +149,11 @@ fn serve(args: &Args) -> Result<(), Error> {
         (Ok(started), None) => started,
         (Err(e), Some(detached)) => {
             detached.failed(&e);
-            return Err(e);
+            return Err(e.into());
         }
-        (Err(e), None) => return Err(e),
+        (Err(e), None) => return Err(e.into()),
     };
-    server::run(config, tls, bound, guards, signals)
+    Ok(server::run(config, tls, bound, guards, signals)?)
 }
 
 fn absolute(path: &std::path::Path) -> Result<PathBuf, Error> {

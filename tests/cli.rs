@@ -163,13 +163,19 @@ fn version_prints_name_and_version() {
 /// Runs a start that must be refused; checks the exit code, that the
 /// message line is there, and that the port stayed closed.
 fn refused(args: &[String], listen: SocketAddr, message: &str) -> Ran {
-    refused_as(args, listen, message, |l, line| l == line)
+    refused_as(args, listen, message, |l, line| l == line, 1)
+}
+
+/// As `refused`, for a command line or configuration that is wrong: exit
+/// status 2, which tells a supervisor not to start it again as it is.
+fn refused_usage(args: &[String], listen: SocketAddr, message: &str) -> Ran {
+    refused_as(args, listen, message, |l, line| l == line, 2)
 }
 
 /// As `refused`, for a message whose end is the C library's own wording
 /// (glibc and musl word errno differently): the line starts with `message`.
 fn refused_starting(args: &[String], listen: SocketAddr, message: &str) -> Ran {
-    refused_as(args, listen, message, |l, line| l.starts_with(line))
+    refused_as(args, listen, message, |l, line| l.starts_with(line), 1)
 }
 
 fn refused_as(
@@ -177,10 +183,11 @@ fn refused_as(
     listen: SocketAddr,
     message: &str,
     matches: impl Fn(&str, &str) -> bool,
+    status: i32,
 ) -> Ran {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let ran = run_camtls(&args);
-    assert_eq!(ran.code, Some(1), "{args:?}: {ran:?}");
+    assert_eq!(ran.code, Some(status), "{args:?}: {ran:?}");
     let line = format!("camtls: {message}");
     assert!(
         ran.stderr.lines().any(|l| matches(l, &line)),
@@ -198,7 +205,7 @@ fn strings(args: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn command_line_mistakes_are_one_line_and_exit_1() {
+fn command_line_mistakes_are_one_line_and_exit_2() {
     let l = closed_port();
     let route = format!("{l}=127.0.0.1:9");
     let cases: Vec<(Vec<String>, String)> = vec![
@@ -278,7 +285,7 @@ fn command_line_mistakes_are_one_line_and_exit_1() {
         )
     }));
     for (args, message) in cases {
-        let ran = refused(&args, l, &message);
+        let ran = refused_usage(&args, l, &message);
         // Nothing is loaded or logged before the command line is checked: the
         // message is the whole output.
         assert_eq!(ran.stderr, format!("camtls: {message}\n"), "{args:?}");
@@ -286,7 +293,7 @@ fn command_line_mistakes_are_one_line_and_exit_1() {
 }
 
 #[test]
-fn argument_syntax_errors_exit_non_zero() {
+fn argument_syntax_errors_exit_2() {
     let l = closed_port();
     let route = format!("{l}=127.0.0.1:9");
     let cases: [(&[&str], &str); 4] = [
@@ -303,7 +310,7 @@ fn argument_syntax_errors_exit_non_zero() {
     ];
     for (args, first_line) in cases {
         let ran = run_camtls(args);
-        assert_eq!(ran.code, Some(1), "{args:?}: {ran:?}");
+        assert_eq!(ran.code, Some(2), "{args:?}: {ran:?}");
         assert_eq!(ran.stderr.lines().next(), Some(first_line), "{ran:?}");
         assert!(
             ran.stderr
@@ -464,6 +471,13 @@ fn certificate_and_key_problems_name_the_file() {
         ),
     ];
     for (args, message) in cases {
+        // A file may be fixed or replaced (status 1: try again); a user that
+        // does not exist is the configuration's mistake (2).
+        let refused = if message.starts_with("--user") {
+            refused_usage
+        } else {
+            refused
+        };
         refused(&args, l, &message);
         // --check runs the same checks.
         let mut check = args.clone();
