@@ -88,6 +88,14 @@ impl ChunkedDecoder {
         self.state == ChunkState::Done
     }
 
+    /// Data bytes left in the current chunk, when the next input byte is one.
+    fn data_left(&self) -> Option<u64> {
+        match self.state {
+            ChunkState::Data(left) => Some(left),
+            _ => None,
+        }
+    }
+
     /// How many bytes of `input` belong to the body (all of them, or up to
     /// and including the final CRLF).
     pub fn advance(&mut self, input: &[u8]) -> Result<usize, &'static str> {
@@ -188,7 +196,11 @@ pub struct BodyCopy {
 enum Progress {
     Length(u64),
     Chunked(ChunkedDecoder),
-    UntilClose { ended: bool },
+    /// Chunked in, only the data out.
+    Dechunk(ChunkedDecoder),
+    UntilClose {
+        ended: bool,
+    },
 }
 
 impl BodyCopy {
@@ -197,6 +209,7 @@ impl BodyCopy {
             Framing::Empty => Progress::Length(0),
             Framing::Length(n) => Progress::Length(n),
             Framing::Chunked => Progress::Chunked(ChunkedDecoder::default()),
+            Framing::Dechunked => Progress::Dechunk(ChunkedDecoder::default()),
             Framing::UntilClose => Progress::UntilClose { ended: false },
         };
         BodyCopy {
@@ -209,7 +222,7 @@ impl BodyCopy {
         self.to_write == 0
             && match &self.framing {
                 Progress::Length(left) => *left == 0,
-                Progress::Chunked(d) => d.is_done(),
+                Progress::Chunked(d) | Progress::Dechunk(d) => d.is_done(),
                 Progress::UntilClose { ended } => *ended,
             }
     }
@@ -277,6 +290,28 @@ impl BodyCopy {
                 Progress::Chunked(decoder) => {
                     decoder.advance(available).map_err(CopyError::Framing)?
                 }
+                Progress::Dechunk(decoder) => match decoder.data_left() {
+                    // Data is written; framing bytes are read and dropped.
+                    Some(left) => {
+                        let n = left.min(available.len() as u64) as usize;
+                        decoder
+                            .advance(&available[..n])
+                            .map_err(CopyError::Framing)?
+                    }
+                    None => {
+                        let mut framing = 0;
+                        while framing < available.len()
+                            && decoder.data_left().is_none()
+                            && !decoder.is_done()
+                        {
+                            framing += decoder
+                                .advance(&available[framing..framing + 1])
+                                .map_err(CopyError::Framing)?;
+                        }
+                        src.consume(framing);
+                        0
+                    }
+                },
                 Progress::UntilClose { .. } => available.len(),
             };
         }

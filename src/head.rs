@@ -26,6 +26,9 @@ pub enum Framing {
     Length(u64),
     /// Chunked transfer coding, forwarded as it is.
     Chunked,
+    /// Chunked from the backend, sent on without the chunk framing and
+    /// ending at close (a response to an HTTP/1.0 client).
+    Dechunked,
     /// Everything until the sender closes (responses only).
     UntilClose,
 }
@@ -76,6 +79,8 @@ pub fn reason(status: u16) -> &'static str {
         100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
+        301 => "Moved Permanently",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -170,7 +175,9 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
             }
         }
         Err(httparse::Error::TooManyHeaders) => return Err(Reject::HeadTooLarge),
-        Err(httparse::Error::Version) => return Err(Reject::VersionNotSupported),
+        Err(httparse::Error::Version) if names_http_version(buf) => {
+            return Err(Reject::VersionNotSupported)
+        }
         Err(_) => return Err(Reject::BadRequest("malformed request head")),
     };
     if len > MAX_HEAD_BYTES {
@@ -357,6 +364,53 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
     Ok(Some((request, len)))
 }
 
+/// The answer to a plain-HTTP request that reached a TLS port (someone
+/// typed `http://`): a redirect to the same target over https, at the Host
+/// the client named or else the address it reached. 301 for GET and HEAD,
+/// 308 for the rest (a POST stays a POST). `Ok(None)`: incomplete. Parsed as
+/// strictly as any request, under the same limits.
+pub fn https_redirect(buf: &[u8], local: SocketAddr) -> Result<Option<Vec<u8>>, Reject> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut fields);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => {}
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => return Ok(None),
+        _ => return Err(Reject::BadRequest("not a request")),
+    }
+    let host = req
+        .headers
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case("host"))
+        .map(|f| f.value)
+        .filter(|h| valid_host(h))
+        .and_then(|h| std::str::from_utf8(h).ok());
+    let reached = SocketAddr::new(local.ip().to_canonical(), local.port()).to_string();
+    let target = req.path.filter(|p| p.starts_with('/')).unwrap_or("/");
+    let status = if matches!(req.method, Some("GET" | "HEAD")) {
+        301
+    } else {
+        308
+    };
+    Ok(Some(
+        format!(
+            "HTTP/1.1 {status} {}\r\nLocation: https://{}{target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            reason(status),
+            host.unwrap_or(&reached)
+        )
+        .into_bytes(),
+    ))
+}
+
+/// Whether the request line's last word is `HTTP/` and a version number
+/// (digit, dot, digit), one camtls does not speak: 505. Any other word
+/// there (`FOO/1.1`, `HTTP/x`) means it is not HTTP at all: 400.
+fn names_http_version(buf: &[u8]) -> bool {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let word = line.trim_ascii_end().rsplit(|&b| b == b' ').next();
+    matches!(word, Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor])
+        if major.is_ascii_digit() && minor.is_ascii_digit())
+}
+
 /// A response head, rewritten for the client.
 #[derive(Debug)]
 pub struct Response {
@@ -382,6 +436,8 @@ pub fn parse_response(
 ) -> Result<Option<(Response, usize)>, BadResponse> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut fields);
+    // What device firmware does that browsers accept, bare LF line ends and
+    // a status line without a reason phrase, passes httparse's defaults.
     let len = match resp.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
@@ -407,10 +463,12 @@ pub fn parse_response(
         if f.name.eq_ignore_ascii_case("content-length") {
             merge_content_length(&mut lengths, f.value).map_err(BadResponse)?;
         } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = tokens(f.value)
-                .last()
-                .map(|t| t.eq_ignore_ascii_case(b"chunked"));
-            chunked = Some(last.unwrap_or(false));
+            // The codings of every field, in order: only the last one
+            // decides whether the body is chunked.
+            if let Some(last) = tokens(f.value).last() {
+                chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
+            }
+            chunked.get_or_insert(false);
         } else if f.name.eq_ignore_ascii_case("connection") {
             connection.extend(tokens(f.value));
         }
@@ -419,13 +477,16 @@ pub fn parse_response(
     if switching && !request.upgrade {
         return Err(BadResponse("protocol switch that was not asked for"));
     }
-    // RFC 9112 section 6.3, in order.
+    // RFC 9112 section 6.3, in order. Chunked as the last coding: chunked,
+    // taken apart for an HTTP/1.0 client, which cannot read it. Any other
+    // last coding: the body ends at close, the codings forwarded as sent.
     let body =
         if request.is_head_method || (100..200).contains(&status) || status == 204 || status == 304
         {
             Framing::Empty
         } else {
             match (chunked, lengths) {
+                (Some(true), _) if request.http10 => Framing::Dechunked,
                 (Some(true), _) => Framing::Chunked,
                 (Some(false), _) => Framing::UntilClose,
                 (None, Some(0)) => Framing::Empty,
@@ -433,7 +494,12 @@ pub fn parse_response(
                 (None, None) => Framing::UntilClose,
             }
         };
+    let dechunk = body == Framing::Dechunked;
+    // With both, TE frames the body; a sender that says both is not trusted
+    // with the next response on the same connection.
+    let both = chunked.is_some() && lengths.is_some();
     let backend_keep_alive = !switching
+        && !both
         && body != Framing::UntilClose
         && !connection.iter().any(|t| t.eq_ignore_ascii_case(b"close"))
         && (!http10
@@ -441,8 +507,10 @@ pub fn parse_response(
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case(b"keep-alive")));
     let informational = (100..200).contains(&status) && !switching;
-    let client_keep_alive =
-        informational || (request.keep_alive && body != Framing::UntilClose && !switching);
+    let client_keep_alive = informational
+        || (request.keep_alive
+            && !matches!(body, Framing::UntilClose | Framing::Dechunked)
+            && !switching);
 
     let mut head = Vec::with_capacity(len + 64);
     let _ = write!(
@@ -451,7 +519,10 @@ pub fn parse_response(
         resp.reason.unwrap_or("")
     );
     for f in resp.headers.iter() {
-        if is_hop_by_hop(f.name, &connection) {
+        // Transfer-Encoding goes on as it came (the framing passes through
+        // unchanged), unless the chunks are taken apart here.
+        let coding = f.name.eq_ignore_ascii_case("transfer-encoding");
+        if (is_hop_by_hop(f.name, &connection) && !coding) || (coding && dechunk) {
             continue;
         }
         // With chunked framing a stray Content-Length is dropped (RFC 9112
@@ -468,9 +539,6 @@ pub fn parse_response(
             Some(value) => push_field(&mut head, f.name.as_bytes(), value.as_bytes()),
             None => push_field(&mut head, f.name.as_bytes(), f.value),
         }
-    }
-    if chunked.is_some() {
-        head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
     if switching {
         head.extend_from_slice(b"Connection: upgrade\r\n");

@@ -183,7 +183,7 @@ pub fn init_logging(level: log::LevelFilter, syslog: bool) {
     SYSLOG.store(syslog, std::sync::atomic::Ordering::Relaxed);
     let result = if syslog {
         log::set_boxed_logger(Box::new(Syslog {
-            socket: Mutex::new(None),
+            socket: Mutex::new((None, 0)),
         }))
         .map(|()| log::set_max_level(level))
     } else {
@@ -203,7 +203,8 @@ pub fn logs_to_syslog() -> bool {
 
 /// RFC 3164 messages to the local syslog daemon, facility daemon.
 struct Syslog {
-    socket: Mutex<Option<UnixDatagram>>,
+    /// The socket, and the lines dropped since the last one sent.
+    socket: Mutex<(Option<UnixDatagram>, u64)>,
 }
 
 const SYSLOG_SOCKET: &str = "/dev/log";
@@ -229,20 +230,34 @@ impl log::Log for Syslog {
             std::process::id(),
             record.args()
         );
-        let Ok(mut socket) = self.socket.lock() else {
+        let Ok(mut state) = self.socket.lock() else {
             return;
         };
-        // syslogd may restart: one reconnect per message.
-        for _ in 0..2 {
-            if socket.is_none() {
-                *socket = UnixDatagram::unbound()
-                    .and_then(|s| s.connect(SYSLOG_SOCKET).map(|()| s))
-                    .ok();
+        let (socket, dropped) = &mut *state;
+        // The event loop never waits for syslogd: while its queue is full,
+        // lines are dropped, and the next line that goes says how many.
+        if *dropped > 0 {
+            let note = format!(
+                "<{}>camtls[{}]: {dropped} log lines dropped: syslog was not keeping up",
+                3 * 8 + 4,
+                std::process::id()
+            );
+            match send(socket, note.as_bytes()) {
+                Sent::Yes => *dropped = 0,
+                Sent::Busy => {
+                    *dropped += 1;
+                    return;
+                }
+                Sent::No => {}
             }
-            match socket.as_ref().map(|s| s.send(message.as_bytes())) {
-                Some(Ok(_)) => return,
-                _ => *socket = None,
+        }
+        match send(socket, message.as_bytes()) {
+            Sent::Yes => return,
+            Sent::Busy => {
+                *dropped += 1;
+                return;
             }
+            Sent::No => {}
         }
         let _ = writeln!(
             std::io::stderr(),
@@ -252,4 +267,31 @@ impl log::Log for Syslog {
     }
 
     fn flush(&self) {}
+}
+
+enum Sent {
+    Yes,
+    /// syslogd's queue is full.
+    Busy,
+    /// No syslog socket.
+    No,
+}
+
+/// One datagram to /dev/log, never waiting; syslogd may restart, so a
+/// failed send reconnects once.
+fn send(socket: &mut Option<UnixDatagram>, message: &[u8]) -> Sent {
+    for _ in 0..2 {
+        if socket.is_none() {
+            *socket = UnixDatagram::unbound()
+                .and_then(|s| s.connect(SYSLOG_SOCKET).map(|()| s))
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .ok();
+        }
+        match socket.as_ref().map(|s| s.send(message)) {
+            Some(Ok(_)) => return Sent::Yes,
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return Sent::Busy,
+            _ => *socket = None,
+        }
+    }
+    Sent::No
 }

@@ -12,6 +12,8 @@ use smol::Async;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::admission::ConnectionState;
 use crate::auth::{Allow, AuthResult, Lockout, Users};
@@ -552,6 +554,76 @@ fn append_body_start<S: smol::io::AsyncRead + Unpin>(
     }
 }
 
+/// What a client's first byte on a TLS port says it speaks.
+pub enum Greeting {
+    /// A TLS handshake record.
+    Tls,
+    /// An upper-case letter: the start of a plain-HTTP request line.
+    PlainHttp,
+    /// Anything else, or nothing before `deadline`.
+    Other,
+}
+
+/// Waits until `deadline` for the client's first byte, and leaves it unread.
+pub async fn greeting(
+    deadlines: &Deadlines,
+    socket: &Async<TcpStream>,
+    deadline: Instant,
+) -> Greeting {
+    let mut first = [0u8; 1];
+    let peeked = deadlines.limit(deadline, socket.peek(&mut first)).await;
+    match (peeked, first[0]) {
+        (Some(Ok(1)), 0x16) => Greeting::Tls,
+        (Some(Ok(1)), b'A'..=b'Z') => Greeting::PlainHttp,
+        _ => Greeting::Other,
+    }
+}
+
+/// Answers a plain-HTTP request on a TLS port with a redirect to https
+/// (head::https_redirect); nothing reaches the backend. The head gets the
+/// head timeout and size limit a request over TLS gets; anything that is not
+/// a request is closed without an answer.
+pub async fn redirect_to_https(
+    deadlines: &Deadlines,
+    socket: Async<TcpStream>,
+    local: SocketAddr,
+    head_timeout: Duration,
+) {
+    let mut client = Buffered::new(socket);
+    let deadline = Instant::now() + head_timeout;
+    let answer = loop {
+        match deadlines.limit(deadline, client.fill()).await {
+            Some(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+        match head::https_redirect(client.pending(), local) {
+            Ok(Some(answer)) => break answer,
+            Ok(None) => {}
+            Err(_) => return,
+        }
+    };
+    let peer = client
+        .io
+        .get_ref()
+        .peer_addr()
+        .map(|a| a.ip().to_canonical());
+    log::debug!("{peer:?}: plain HTTP on a TLS port: redirected to https");
+    let written = deadlines.limit_for(Duration::from_secs(2), client.io.write_all(&answer));
+    if let Some(Ok(())) = written.await {
+        // The client may still be sending a body: read it away for a moment
+        // so that closing does not reset the connection before it reads the
+        // answer.
+        let _ = client.io.get_ref().shutdown(std::net::Shutdown::Write);
+        let drain = async {
+            while matches!(client.fill().await, Ok(n) if n > 0) {
+                let len = client.pending().len();
+                client.consume(len);
+            }
+        };
+        let _ = deadlines.limit_for(Duration::from_secs(1), drain).await;
+    }
+}
+
 /// Connects to the backend, resolving a name at each connect (a camera's
 /// DHCP address may change). Names are resolved off the event loop.
 async fn connect(
@@ -562,11 +634,10 @@ async fn connect(
     let addrs: Vec<SocketAddr> = match backend.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, backend.port)],
         Err(_) => {
-            let name = (backend.host.clone(), backend.port);
-            let lookup = smol::unblock(move || name.to_socket_addrs().map(Vec::from_iter));
+            let lookup = resolve(&backend.host, backend.port);
             match deadlines.limit_for(timeout, lookup).await {
-                Some(Ok(addrs)) if !addrs.is_empty() => addrs,
-                Some(Ok(_)) | Some(Err(_)) => {
+                Some(Some(addrs)) => addrs,
+                Some(None) => {
                     return Err(BackendFailure::Status(
                         502,
                         format!("cannot resolve {}", backend.host),
@@ -603,4 +674,142 @@ async fn connect(
         }
     }
     Err(BackendFailure::Status(502, last_error.unwrap_or_default()))
+}
+
+/// How long a name's addresses are used before it is looked up again: a
+/// page's burst of connections costs one lookup, and a camera whose DHCP
+/// address changed is found within seconds. A failed lookup is kept for
+/// less, so that a camera coming up is not kept waiting.
+const NAME_KEPT: Duration = Duration::from_secs(10);
+const NAME_FAILURE_KEPT: Duration = Duration::from_secs(2);
+
+/// One lookup's answer, filled in by the resolver thread; None while it runs.
+type Answer = Arc<Mutex<Option<Option<Vec<SocketAddr>>>>>;
+
+struct Job {
+    host: String,
+    port: u16,
+    answer: Answer,
+    /// Dropped when the answer is in, which wakes every waiter.
+    _done: smol::channel::Sender<()>,
+}
+
+enum Name {
+    Known(Instant, Option<Vec<SocketAddr>>),
+    Looking(Answer, smol::channel::Receiver<()>),
+}
+
+thread_local! {
+    /// By backend name and port; a handful of routes, so a list.
+    static NAMES: RefCell<Vec<(String, u16, Name)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The resolver thread's queue.
+static JOBS: Mutex<Vec<Job>> = Mutex::new(Vec::new());
+static JOB_ADDED: Condvar = Condvar::new();
+static RESOLVER_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// The backend's addresses, or None when the name does not resolve.
+/// getaddrinfo blocks, so names are looked up on one thread of their own,
+/// started at the first lookup, one name at a time: stalled lookups never
+/// add threads (on a 32 MB router a thread each would be the end), and a
+/// stalled name delays only the routes to names, never an address route.
+/// Connections asking for a name already being looked up share that lookup.
+async fn resolve(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    let find = |names: &mut Vec<(String, u16, Name)>| {
+        names.iter().position(|(h, p, _)| h == host && *p == port)
+    };
+    let known = NAMES.with_borrow_mut(|names| {
+        let at = find(names);
+        match at.map(|i| &names[i].2) {
+            Some(Name::Known(until, addrs)) if Instant::now() < *until => return Ok(addrs.clone()),
+            Some(Name::Looking(answer, done)) => return Err((answer.clone(), done.clone())),
+            _ => {}
+        }
+        let answer = Answer::default();
+        let (done_tx, done) = smol::channel::bounded(1);
+        let job = Job {
+            host: host.to_string(),
+            port,
+            answer: answer.clone(),
+            _done: done_tx,
+        };
+        if !queue_lookup(job) {
+            return Ok(None);
+        }
+        let entry = (
+            host.to_string(),
+            port,
+            Name::Looking(answer.clone(), done.clone()),
+        );
+        match at {
+            Some(i) => names[i] = entry,
+            None => names.push(entry),
+        }
+        Err((answer, done))
+    });
+    let (answer, done) = match known {
+        Ok(addrs) => return addrs,
+        Err(looking) => looking,
+    };
+    let _ = done.recv().await;
+    let addrs = answer.lock().ok()?.clone()?;
+    NAMES.with_borrow_mut(|names| {
+        if let Some(i) = find(names) {
+            if matches!(&names[i].2, Name::Looking(a, _) if Arc::ptr_eq(a, &answer)) {
+                let kept = if addrs.is_some() {
+                    NAME_KEPT
+                } else {
+                    NAME_FAILURE_KEPT
+                };
+                names[i].2 = Name::Known(Instant::now() + kept, addrs.clone());
+            }
+        }
+    });
+    addrs
+}
+
+/// Hands a lookup to the resolver thread, starting it the first time;
+/// false if it cannot be started.
+fn queue_lookup(job: Job) -> bool {
+    if !RESOLVER_STARTED.swap(true, Ordering::Relaxed) {
+        let started = std::thread::Builder::new()
+            .name("resolver".into())
+            .stack_size(256 * 1024)
+            .spawn(resolver_thread);
+        if started.is_err() {
+            RESOLVER_STARTED.store(false, Ordering::Relaxed);
+            return false;
+        }
+    }
+    let Ok(mut jobs) = JOBS.lock() else {
+        return false;
+    };
+    jobs.push(job);
+    JOB_ADDED.notify_one();
+    true
+}
+
+fn resolver_thread() {
+    loop {
+        let job = {
+            let Ok(mut jobs) = JOBS.lock() else { return };
+            while jobs.is_empty() {
+                let Ok(woken) = JOB_ADDED.wait(jobs) else {
+                    return;
+                };
+                jobs = woken;
+            }
+            jobs.remove(0)
+        };
+        let found = (job.host.as_str(), job.port)
+            .to_socket_addrs()
+            .ok()
+            .map(Vec::from_iter)
+            .filter(|addrs| !addrs.is_empty());
+        if let Ok(mut answer) = job.answer.lock() {
+            *answer = Some(found);
+        }
+        drop(job);
+    }
 }

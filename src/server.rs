@@ -18,7 +18,7 @@ use crate::admission::{Admission, ConnectionState, Refusal, Slot};
 use crate::auth::{self, Allow, Lockout, LockoutPolicy, Users};
 use crate::cli::{BackendAuth, Config, Listen, Route, TlsFiles};
 use crate::deadline::Deadlines;
-use crate::proxy::{RouteGuard, Session, Settings};
+use crate::proxy::{self, Greeting, RouteGuard, Session, Settings};
 use crate::signals::{Signal, Signals};
 use crate::stream::ClientStream;
 use crate::tls::{Identity, TlsStream};
@@ -224,7 +224,10 @@ async fn accept_loop(
                 });
                 // Out of descriptors or memory: give open connections time to
                 // finish instead of spinning on the error.
-                if matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) {
+                // The numbers differ between architectures (ENOBUFS is 105
+                // on x86 and ARM, 132 on MIPS): the C library's names only.
+                use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+                if matches!(e.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM)) {
                     Timer::after(Duration::from_millis(100)).await;
                 }
                 continue;
@@ -332,10 +335,23 @@ async fn handle(
     let client = match &shared.tls {
         None => ClientStream::Plain(socket),
         Some(tls) => {
+            // Someone who typed http:// gets a redirect, in plain HTTP.
+            let deadline = Instant::now() + timeouts.handshake;
+            match proxy::greeting(&shared.deadlines, &socket, deadline).await {
+                Greeting::Tls => {}
+                Greeting::PlainHttp => {
+                    let head = timeouts.head;
+                    return proxy::redirect_to_https(&shared.deadlines, socket, local, head).await;
+                }
+                Greeting::Other => {
+                    log::debug!("{}: not TLS; closed", peer.ip().to_canonical());
+                    return;
+                }
+            }
             let context = tls.borrow().context.clone();
             match shared
                 .deadlines
-                .limit_for(timeouts.handshake, TlsStream::accept(&context, socket))
+                .limit(deadline, TlsStream::accept(&context, socket))
                 .await
             {
                 Some(Ok(stream)) => ClientStream::Tls(stream),

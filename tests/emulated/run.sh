@@ -36,7 +36,7 @@ suites_for() { # TRIPLE: the suites its binary must pass besides tls_algorithms
 	case $1 in
 	x86_64-*) echo "$all_suites" ;;
 	# The router families: everything about serving and refusing.
-	mips-* | mipsel-* | armv7-*) echo "e2e proxy tls_policy guard admission crash_inputs cli" ;;
+	mips-* | mipsel-* | armv7-*) echo "e2e proxy tls_policy guard admission crash_inputs cli camera_zoo client_answers loop_never_waits exit_status" ;;
 	aarch64-*) echo "e2e" ;;
 	*) echo "" ;;
 	esac

@@ -1,0 +1,227 @@
+//! The event loop never waits on something outside it: a name lookup that
+//! stalls (DNS not answering) or a syslog daemon that stops reading. Each
+//! test runs camtls in a private mount namespace (root and unshare --mount)
+//! where /etc/resolv.conf or /dev/log is the test's own.
+
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn s(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// camtls with `args`, in a mount namespace where each (file, path) of
+/// `binds` is mounted over the path; `dev`, if given, becomes /dev (with
+/// the real null, urandom and random in it).
+fn in_namespace(binds: &[(String, &str)], dev: Option<&Path>, args: &[String]) -> Child {
+    let mut steps = Vec::new();
+    for (from, to) in binds {
+        steps.push(format!("mount --bind {} {}", sh_quote(from), sh_quote(to)));
+    }
+    if let Some(dev) = dev {
+        for name in ["null", "urandom", "random"] {
+            let node = dev.join(name);
+            std::fs::write(&node, b"").unwrap();
+            steps.push(format!("mount --bind /dev/{name} {}", sh_quote(&s(&node))));
+        }
+        steps.push(format!("mount --bind {} /dev", sh_quote(&s(dev))));
+    }
+    let words: Vec<String> = camtls_command_words()
+        .iter()
+        .chain(args)
+        .map(|w| sh_quote(w))
+        .collect();
+    let script = format!("{} && exec {}", steps.join(" && "), words.join(" "));
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_listening(addr: SocketAddr) {
+    let deadline = Instant::now() + WAIT;
+    while nothing_listens(addr) {
+        assert!(Instant::now() < deadline, "camtls did not listen on {addr}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn get(addr: SocketAddr) -> Option<u16> {
+    let mut c = ResponseReader::new(tls_connect(addr));
+    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    c.response("GET").map(|r| r.status)
+}
+
+#[test]
+fn stalled_name_lookups_take_one_thread_and_never_delay_address_routes() {
+    if !can_unshare_mounts() {
+        println!("skipped: a resolv.conf of the test's needs root and unshare --mount");
+        return;
+    }
+    // A name server that never answers (and, bound, sends no ICMP either).
+    let dns = UdpSocket::bind("127.0.0.77:53").unwrap();
+    let dir = TempDir::new();
+    let resolv = dir.path("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.77\noptions timeout:30 attempts:1\n",
+    )
+    .unwrap();
+    let pair = write_pair(&dir, KeyKind::Ecdsa);
+    let (backend, _heads) = Backend::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let (named, direct) = (closed_port(), closed_port());
+    let args: Vec<String> = [
+        "--route",
+        &format!("{named}=stalled-camera.example:80"),
+        "--route",
+        &format!("{direct}={}", backend.addr),
+        "--cert",
+        &s(&pair.cert),
+        "--key",
+        &s(&pair.key),
+        "--connect-timeout",
+        "3",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let child = Killed(in_namespace(
+        &[(s(&resolv), "/etc/resolv.conf")],
+        None,
+        &args,
+    ));
+    wait_listening(named);
+    wait_listening(direct);
+    assert_eq!(get(direct), Some(200));
+    let before = threads_of(child.0.id());
+
+    // Twenty viewers of the stalled camera at once.
+    let viewers: Vec<_> = (0..20).map(|_| thread::spawn(move || get(named))).collect();
+    thread::sleep(Duration::from_millis(1500));
+    let during = threads_of(child.0.id());
+    // The camera at an address answers at once meanwhile (well within the
+    // 3 s connect timeout natively; qemu-user adds a slow handshake).
+    let started = Instant::now();
+    assert_eq!(get(direct), Some(200));
+    let direct_took = started.elapsed();
+    for v in viewers {
+        assert_eq!(v.join().unwrap(), Some(504));
+    }
+    assert!(
+        during <= before + 1,
+        "threads: {before} before the lookups, {during} while they stall"
+    );
+    assert!(direct_took < Duration::from_secs(10), "{direct_took:?}");
+    // Still one resolver thread, still stalled: the next viewer waits its
+    // connect timeout and no new thread starts.
+    assert_eq!(get(named), Some(504));
+    assert!(threads_of(child.0.id()) <= before + 1);
+    drop(dns);
+}
+
+#[test]
+fn a_stalled_syslog_drops_lines_and_counts_them() {
+    if !can_unshare_mounts() {
+        println!("skipped: a socket at /dev/log needs root and unshare --mount");
+        return;
+    }
+    let dir = TempDir::new();
+    let dev = dir.path("dev");
+    std::fs::create_dir(&dev).unwrap();
+    // A syslog daemon that does not read (yet).
+    let log_path = dev.join("log");
+    let syslog = UnixDatagram::bind(&log_path).unwrap();
+    let pair = write_pair(&dir, KeyKind::Ecdsa);
+    let (backend, _heads) = Backend::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let listen = closed_port();
+    let mut args = support::args(
+        backend.addr,
+        Some(&pair),
+        &["--syslog", "--log-level", "debug"],
+    );
+    args[1] = format!("{listen}={}", backend.addr);
+    let _child = Killed(in_namespace(&[], Some(&dev), &args));
+    wait_listening(listen);
+    // A debug line per request: far more than the socket's queue holds.
+    for n in 0..40 {
+        let mut tls = tls_connect(listen);
+        tls.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let mut c = ResponseReader::new(tls);
+        let r = c.response("GET");
+        assert_eq!(r.map(|r| r.status), Some(200), "request {n}");
+    }
+    // syslogd reads again: a later line says how many were dropped.
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let sink = messages.clone();
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = syslog.recv(&mut buf) {
+            sink.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert_eq!(get(listen), Some(200));
+        let found = messages
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.contains("log lines dropped"))
+            .cloned();
+        if let Some(line) = found {
+            assert!(
+                line.contains("]: ")
+                    && line.contains(" log lines dropped: syslog was not keeping up"),
+                "{line}"
+            );
+            let count: u64 = line
+                .split("]: ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
+            assert!(count >= 20, "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", messages.lock().unwrap());
+        thread::sleep(Duration::from_millis(100));
+    }
+}
