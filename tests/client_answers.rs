@@ -97,6 +97,7 @@ fn plain_http_on_the_https_port_is_redirected_to_https() {
 #[test]
 fn anything_else_that_is_not_tls_is_closed_quietly() {
     let s = setup(&[]);
+    s.proxy.wait_for_log("listening on");
     let before = s.proxy.log().lines().count();
     for junk in [
         b"\x00\x01\x02\x03garbage\r\n\r\n".as_slice(),
