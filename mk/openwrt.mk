@@ -6,9 +6,14 @@
 # upgraded, reinstalled and removed with real opkg. The SDK/feed build is
 # openwrt-package/camtls/Makefile.
 #
-#   make ipk            dist/camtls_VERSION_ARCH.ipk for the six release targets,
-#                       each then checked by tests/openwrt/run.sh
-#   make test-openwrt   the tests, packing only the emulated targets' binaries
+#   make ipk            dist/camtls_VERSION_ARCH.ipk (OpenWrt 24.10 and older,
+#                       opkg) for the six release targets, each then checked by
+#                       tests/openwrt/run.sh
+#   make apk            dist/camtls_VERSION-rRELEASE_ARCH.apk (OpenWrt 25.12,
+#                       apk-tools v3) for the same targets, made with apk mkpkg
+#                       and checked the same way
+#   make test-openwrt   the tests, packing only the emulated targets' binaries,
+#                       both kinds
 
 APT_PACKAGES += busybox shellcheck qemu-user-static tar gzip
 # OpenWrt's own tools, built from the parts kit (OPENWRT_PARTS_KIT) once into
@@ -31,6 +36,9 @@ OPENWRT_ARCH_aarch64-unknown-linux-musl := aarch64_cortex-a53
 OPENWRT_ARCH_x86_64-unknown-linux-musl := x86_64
 
 ipk_file = $(DIST)/camtls_$(VERSION)_$(OPENWRT_ARCH_$(1)).ipk
+# apk wants a release: VERSION-rRELEASE, as OpenWrt's PKG_VERSION-rPKG_RELEASE.
+OPENWRT_RELEASE := 1
+apk_file = $(DIST)/camtls_$(VERSION)-r$(OPENWRT_RELEASE)_$(OPENWRT_ARCH_$(1)).apk
 OPENWRT_FILES := openwrt-package/ipk/build-ipk.sh openwrt-package/ipk/postinst \
   openwrt-package/ipk/prerm openwrt-package/camtls/files/camtls.init \
   openwrt-package/camtls/files/camtls.config
@@ -41,26 +49,39 @@ $(call ipk_file,$(1)): $(call dist_bin,$(1)) $(OPENWRT_FILES)
 endef
 $(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_ipk_rule,$(t))))
 
-.PHONY: ipk test-openwrt openwrt-parts
+# apk mkpkg is the parts' apk (built on first use, hence deps first).
+define openwrt_apk_rule
+$(call apk_file,$(1)): $(call dist_bin,$(1)) $(OPENWRT_FILES) openwrt-package/apk/build-apk.sh | deps
+	prefix=$$$$($(OPENWRT_PARTS_SH)); \
+	openwrt-package/apk/build-apk.sh $$$$prefix/bin/apk $(call dist_bin,$(1)) $(OPENWRT_ARCH_$(1)) $(VERSION) $(OPENWRT_RELEASE) $(DIST)
+endef
+$(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_apk_rule,$(t))))
+
+.PHONY: ipk apk test-openwrt openwrt-parts
 
 # The parts alone (the tests build them too): prints where they are.
 openwrt-parts: deps
 	@$(OPENWRT_PARTS_SH)
 
 OPENWRT_IPKS := $(foreach t,$(RELEASE_TARGETS),$(call ipk_file,$(t)))
+OPENWRT_APKS := $(foreach t,$(RELEASE_TARGETS),$(call apk_file,$(t)))
 
 # Every package made is also unpacked and checked, its binary run under qemu.
 ipk: release deps build $(OPENWRT_IPKS)
 	prefix=$$($(OPENWRT_PARTS_SH)); \
 	OWRT_PREFIX=$$prefix OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_IPKS)
 
+apk: release deps build $(OPENWRT_APKS)
+	prefix=$$($(OPENWRT_PARTS_SH)); \
+	OWRT_PREFIX=$$prefix OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_APKS)
+
 # The init script calls the host build (--check, gen-cert, fingerprint); the
 # packages carry the emulated router builds that `make test` makes anyway
 # (mk/release.mk has the rules for them; without it only the script tests run,
 # and the output says so).
-OPENWRT_TEST_IPKS := $(if $(wildcard mk/release.mk),$(foreach t,$(EMULATED_TARGETS),$(call ipk_file,$(t))))
+OPENWRT_TEST_PKGS := $(if $(wildcard mk/release.mk),$(foreach t,$(EMULATED_TARGETS),$(call ipk_file,$(t)) $(call apk_file,$(t))))
 
-test-openwrt: deps build $(OPENWRT_TEST_IPKS)
-	$(if $(OPENWRT_TEST_IPKS),,@echo "test-openwrt: no mk/release.mk, so no router binaries: .ipk checks left out")
+test-openwrt: deps build $(OPENWRT_TEST_PKGS)
+	$(if $(OPENWRT_TEST_PKGS),,@echo "test-openwrt: no mk/release.mk, so no router binaries: .ipk and .apk checks left out")
 	prefix=$$($(OPENWRT_PARTS_SH)); \
-	OWRT_PREFIX=$$prefix OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_TEST_IPKS)
+	OWRT_PREFIX=$$prefix OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_TEST_PKGS)

@@ -2,11 +2,11 @@
 # The OpenWrt package, with OpenWrt's own tools: shellcheck; the init script
 # run under OpenWrt's real rc.common, functions.sh and procd.sh, with real uci
 # and jshn, in a router-like chroot, on sample configurations; the firewall
-# data it gives procd rendered by real firewall4; every .ipk unpacked and
-# checked, then installed, edited, upgraded, reinstalled and removed with
-# real opkg.
+# data it gives procd rendered by real firewall4; every .ipk and .apk
+# unpacked and checked, then installed, edited, upgraded, reinstalled and
+# removed with real opkg or apk-tools v3.
 #
-# usage: tests/openwrt/run.sh [IPK...]
+# usage: tests/openwrt/run.sh [PACKAGE.ipk|PACKAGE.apk...]
 #   CAMTLS_BIN   a camtls binary that runs here (the init script calls its
 #                --check, gen-cert and fingerprint); default target/release/camtls
 #   VERSION      the version the packages must carry
@@ -19,7 +19,7 @@
 # nothing is started and respawn and triggers are only checked in what procd
 # was told) and logd (logger records each message). The mocks of firewall4's
 # own test harness stand in for the kernel's interfaces. Everything else is
-# real: rc.common, functions.sh, procd.sh, uci, jshn, opkg, fw4 and ucode,
+# real: rc.common, functions.sh, procd.sh, uci, jshn, opkg, apk, fw4, ucode,
 # busybox's ash and applets, the camtls binary, qemu-user for the packaged
 # router binaries.
 set -uo pipefail
@@ -68,7 +68,7 @@ trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # --- shellcheck ------------------------------------------------------------
 for f in "$init" "$pkg/ipk/postinst" "$pkg/ipk/prerm" "$pkg/ipk/build-ipk.sh" \
-	"$here/run.sh" "$repo/mk/openwrt-parts.sh"; do
+	"$pkg/apk/build-apk.sh" "$here/run.sh" "$repo/mk/openwrt-parts.sh"; do
 	check "shellcheck ${f#"$repo"/}" shellcheck -x "$f"
 done
 
@@ -542,7 +542,7 @@ qemu_for() {
 # IPKG_INSTROOT set and the host's /bin/sh (dash on Debian).
 #   lifecycle KIND(opkg|apk) LABEL ARCH PACKAGE UPGRADE VERSION UPGRADE_VERSION
 lifecycle() {
-	local kind=$1 label=$2 arch=$3 p1=$4 p2=$5 v1=$6 v2=$7 r st add newfile ext
+	local kind=$1 label=$2 arch=$3 p1=$4 p2=$5 v1=$6 v2=$7 r st add newfile ext want
 	r=$work/$label-$kind-root
 	owrt_root "$r" "$arch"
 	owrt_chroot_setup "$r" >/dev/null || exit 1
@@ -607,8 +607,11 @@ lifecycle() {
 	check "$t upgrade keeps the edited conffile" has_line "$r/etc/config/camtls" $'\toption log_level \'debug\''
 	check "$t upgrade puts the new default beside it as $newfile" cmp -s "$r/etc/config/$newfile" "$pkg/camtls/files/camtls.config"
 	check "$t upgrade leaves it enabled" enabled_link
-	check "$t upgrade restarts it (stop, then a new service set)" \
-		same "$(grep -c '^delete camtls$' "$st.calls") $(grep -c '^reload_trigger camtls$' "$st.calls")" "2 1"
+	# opkg runs the old prerm (stop), then the new postinst (restart); apk
+	# runs only the new post-upgrade (restart).
+	if [ "$kind" = opkg ]; then want="2 1"; else want="1 1"; fi
+	check "$t upgrade restarts it (stopped, then a new service set)" \
+		same "$(grep -c '^delete camtls$' "$st.calls") $(grep -c '^reload_trigger camtls$' "$st.calls")" "$want"
 	check "$t upgrade adds no second user" same "$(grep -c ^camtls: "$r/etc/passwd")" 1
 
 	if [ "$kind" = opkg ]; then
@@ -655,7 +658,85 @@ lifecycle() {
 		test ! -e "$r/etc/rc.d/S95camtls" -a -z "$(grep 'Bad file descriptor' "$r.prerm")"
 }
 
+# --- the .apk files (OpenWrt 25.12 and later) -----------------------------------
+apk_checks() { # FILE.apk
+	local f=$1 base arch u dump r want
+	base=$(basename "$f" .apk)
+	arch=${base#camtls_"$version"-r1_}
+	u=$work/$base
+	mkdir -p "$u"
+	check "$base: named camtls_${version}-r1_ARCH.apk" test "$base" = "camtls_${version}-r1_$arch"
+	"$OWRT_PREFIX/bin/apk" adbdump "$f" >"$u/dump" 2>&1
+	check "$base: an apk v3 package (ADB) that apk adbdump reads" test $? = 0
+	dump=$u/dump
+	check "$base: name, version, arch, license" same \
+		"$(sed -n 's/^  \(name\|version\|arch\|license\): //p' "$dump" | tr '\n' ';')" \
+		"camtls;$version-r1;$arch;MIT OR Apache-2.0;"
+	check "$base: post-install, post-upgrade and pre-deinstall scripts" same \
+		"$(sed -n '/^scripts:/,/^[a-z]/s/^  \([a-z-]*\): |$/\1/p' "$dump" | sort | tr '\n' ' ')" "post-install post-upgrade pre-deinstall "
+	# The payload, unpacked by apk itself into an empty root, scripts off.
+	r=$u/root
+	owrt_root "$r" "$arch"
+	owrt_apk "$r" add --initdb --no-scripts "$f" >"$u/add.log" 2>&1
+	check "$base: apk add --no-scripts into an empty $arch root" test $? = 0
+	want="/etc/config/camtls 600 0:0;/etc/init.d/camtls 755 0:0;/lib/apk/packages/camtls.conffiles 644 0:0;"
+	want+="/lib/apk/packages/camtls.conffiles_static 644 0:0;/lib/apk/packages/camtls.list 644 0:0;/usr/sbin/camtls 755 0:0;"
+	check "$base: files, modes, owners" same "$(cd "$r" && for p in etc/config/camtls etc/init.d/camtls \
+		lib/apk/packages/camtls.conffiles lib/apk/packages/camtls.conffiles_static lib/apk/packages/camtls.list \
+		usr/sbin/camtls; do echo "/$p $(stat -c '%a %u:%g' "$p" 2>/dev/null)"; done | tr '\n' ';')" "$want"
+	check "$base: NAME.list lists the files, sorted, as package-pack.mk writes it" same \
+		"$(tr '\n' ' ' <"$r/lib/apk/packages/camtls.list")" "/etc/config/camtls /etc/init.d/camtls /usr/sbin/camtls "
+	check "$base: NAME.conffiles is /etc/config/camtls" same "$(cat "$r/lib/apk/packages/camtls.conffiles")" /etc/config/camtls
+	check "$base: NAME.conffiles_static has its sha256 as shipped" same "$(cat "$r/lib/apk/packages/camtls.conffiles_static")" \
+		"/etc/config/camtls $(sha256sum "$pkg/camtls/files/camtls.config" | cut -d' ' -f1)"
+	check "$base: init script is the package's" cmp -s "$r/etc/init.d/camtls" "$init"
+	check "$base: config is the package's" cmp -s "$r/etc/config/camtls" "$pkg/camtls/files/camtls.config"
+	check "$base: binary runs (--version under $(qemu_for "$arch"))" \
+		same "$($(qemu_for "$arch") "$r/usr/sbin/camtls" --version 2>&1)" "camtls $version"
+	SOURCE_DATE_EPOCH=$(sed -n 's/^ *mtime: //p' "$dump" | head -n 1) "$pkg/apk/build-apk.sh" "$OWRT_PREFIX/bin/apk" \
+		"$r/usr/sbin/camtls" "$arch" "$version" 1 "$u/again" >/dev/null 2>&1
+	check "$base: rebuilt from the same binary, byte for byte the same" cmp -s "$f" "$u/again/$base.apk"
+	"$pkg/apk/build-apk.sh" "$OWRT_PREFIX/bin/apk" "$r/usr/sbin/camtls" "$arch" "$version" 2 "$u/next" >/dev/null 2>&1
+	lifecycle apk "$base" "$arch" "$f" "$u/next/camtls_${version}-r2_$arch.apk" "$version-r1" "$version-r2"
+	[ -n "${signed_done:-}" ] || apk_feed "$base" "$arch" "$r/usr/sbin/camtls"
+	signed_done=1
+}
+
+# A feed of one's own, as docs/openwrt.md describes it: packages signed with
+# an EC key, an index made and signed by apk mkndx, the public key in the
+# router's /etc/apk/keys.
+apk_feed() { # LABEL ARCH BINARY
+	local t="$1: own feed:" arch=$2 f=$work/$1-feed r
+	mkdir -p "$f/keys" "$f/repo"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$f/key.pem" 2>/dev/null &&
+		openssl ec -in "$f/key.pem" -pubout -out "$f/keys/camtls-feed.pem" 2>/dev/null
+	APK_SIGN_KEY=$f/key.pem "$pkg/apk/build-apk.sh" "$OWRT_PREFIX/bin/apk" "$3" "$arch" "$version" 1 "$f" >/dev/null 2>&1
+	check "$t build-apk.sh with APK_SIGN_KEY signs the package" test $? = 0
+	# In a feed, a package is NAME-VERSION.apk (the name the index gives apk).
+	mv "$f/camtls_$version-r1_$arch.apk" "$f/repo/camtls-$version-r1.apk"
+	"$OWRT_PREFIX/bin/apk" --keys-dir "$f/keys" mkndx --sign-key "$f/key.pem" --output "$f/repo/packages.adb" \
+		"$f/repo/camtls-$version-r1.apk" >"$f/mkndx.log" 2>&1
+	check "$t apk mkndx makes a signed index" test $? = 0 -a -s "$f/repo/packages.adb"
+	r=$f/root
+	owrt_root "$r" "$arch"
+	"$OWRT_PREFIX/bin/apk" --root "$r" --repository "$f/repo/packages.adb" --no-cache --no-logfile \
+		add --initdb --no-scripts camtls >"$f/untrusted.log" 2>&1
+	check "$t without the public key, apk refuses it" test $? != 0 -a ! -e "$r/usr/sbin/camtls"
+	mkdir -p "$r/etc/apk/keys"
+	cp "$f/keys/camtls-feed.pem" "$r/etc/apk/keys/"
+	"$OWRT_PREFIX/bin/apk" --root "$r" --repository "$f/repo/packages.adb" --no-cache --no-logfile \
+		add --initdb --no-scripts camtls >"$f/trusted.log" 2>&1
+	check "$t with the key in /etc/apk/keys, apk add camtls installs it from the feed" \
+		test $? = 0 -a -x "$r/usr/sbin/camtls"
+}
+
 for ipk in "$@"; do
+	case $ipk in
+	*.apk)
+		apk_checks "$ipk"
+		continue
+		;;
+	esac
 	base=$(basename "$ipk" .ipk)
 	arch=${base#camtls_"$version"_}
 	u=$work/$base
