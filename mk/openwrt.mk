@@ -12,8 +12,11 @@
 #   make apk            dist/camtls_VERSION-rRELEASE_ARCH.apk (OpenWrt 25.12,
 #                       apk-tools v3) for the same targets, made with apk mkpkg
 #                       and checked the same way
+#   make dist-source    dist/camtls-VERSION.tar.gz, the source release the
+#                       feed Makefile's PKG_SOURCE names, and its .sha256
 #   make test-openwrt   the tests, packing only the emulated targets' binaries,
-#                       both kinds
+#                       both kinds; and the feed Makefile expanded with
+#                       OpenWrt's rust-package.mk (tests/openwrt/feed.sh)
 
 APT_PACKAGES += busybox shellcheck qemu-user-static tar gzip
 # OpenWrt's own tools, built from the parts kit (OPENWRT_PARTS_KIT) once into
@@ -57,7 +60,15 @@ $(call apk_file,$(1)): $(call dist_bin,$(1)) $(OPENWRT_FILES) openwrt-package/ap
 endef
 $(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_apk_rule,$(t))))
 
-.PHONY: ipk apk test-openwrt openwrt-parts
+.PHONY: ipk apk test-openwrt openwrt-parts dist-source
+
+# The committed tree at HEAD (not uncommitted changes), as
+# camtls-VERSION/...: git archive gives the same bytes for the same commit
+# (its mtimes are the commit's), and gzip -n stores no name or time.
+dist-source:
+	@mkdir -p $(DIST)
+	git archive --format=tar --prefix=camtls-$(VERSION)/ HEAD | gzip -9n >$(DIST)/camtls-$(VERSION).tar.gz
+	cd $(DIST) && sha256sum camtls-$(VERSION).tar.gz | tee camtls-$(VERSION).tar.gz.sha256
 
 # The parts alone (the tests build them too): prints where they are.
 openwrt-parts: deps
@@ -85,3 +96,4 @@ test-openwrt: deps build $(OPENWRT_TEST_PKGS)
 	$(if $(OPENWRT_TEST_PKGS),,@echo "test-openwrt: no mk/release.mk, so no router binaries: .ipk and .apk checks left out")
 	prefix=$$($(OPENWRT_PARTS_SH)); \
 	OWRT_PREFIX=$$prefix OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) CAMTLS_BIN=$(HOST_BIN) VERSION=$(VERSION) tests/openwrt/run.sh $(OPENWRT_TEST_PKGS)
+	OPENWRT_PARTS_KIT=$(OPENWRT_PARTS_KIT) tests/openwrt/feed.sh
