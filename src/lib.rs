@@ -13,7 +13,9 @@
 //! - `head`: parsing, checking and rewriting request and response heads.
 //! - `body`: framed body copies and two-way tunnels, under idle timeouts.
 //! - `deadline`: timeouts for every wait, on one ticking task.
-//! - `proxy`: one client connection and its paired backend connection.
+//! - `proxy`: one client connection and its paired backend connection, the
+//!   plain-HTTP redirect on a TLS port, and the one resolver thread for
+//!   backends named by host name.
 //! - `admission`: connection slots: the global limit, the cap per address,
 //!   eviction of unfinished connections at the limit.
 //! - `server`: listeners, accept loops, reload, shutdown.

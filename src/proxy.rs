@@ -188,7 +188,9 @@ impl<'a> Session<'a> {
         loop {
             let pending = self.client.pending();
             if !pending.is_empty() {
-                let fresh = &pending[scanned.saturating_sub(1)..];
+                // Pending bytes only grow between passes; `get` keeps that an
+                // assumption that cannot panic if it ever stops holding.
+                let fresh = pending.get(scanned.saturating_sub(1)..).unwrap_or(pending);
                 if fresh.contains(&b'\n') || pending.len() >= head::MAX_HEAD_BYTES {
                     match head::parse_request(pending, &origin) {
                         Ok(Some((request, len))) => {
