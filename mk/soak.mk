@@ -7,8 +7,10 @@
 #                      phase (baseline 2 minutes); writes its figures into
 #                      docs/security.md
 #   make soak-memory   SOAK_MEMORY_SECONDS of steady load, RSS every minute,
-#                      then at rest, after a minute of attack and at rest
-#                      again; writes docs/security.md
+#                      then at rest, after a minute of attack, and at rest
+#                      after each of 6 one-minute floods (a leak grows with
+#                      each, memory the allocator keeps does not); writes
+#                      docs/security.md
 #
 # Each fails with the targets it missed. prlimit (util-linux) starts the
 # camtls that runs out of descriptors.

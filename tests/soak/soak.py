@@ -36,7 +36,9 @@ log lines. A missed target ends with a non-zero exit status and says which.
 
   --short          about 2 minutes (make test-soak)
   (default)        a few minutes per phase; --out writes docs/security.md
-  --memory SECONDS steady load with RSS sampled every minute (make soak-memory)
+  --memory SECONDS steady load with RSS sampled every minute, then at rest,
+                   after the attack mix, and after each of 6 floods
+                   (make soak-memory)
 
 Standard library only. Every loop is bounded in count or time, and a
 watchdog ends the run if it overstays its own estimate.
@@ -89,6 +91,8 @@ VIEWERS_UNDER_ATTACK = 0.95
 ACCEPT_ERRORS_PER_PHASE = 3
 STREAM_END_AFTER_KILL = 5.0
 LEAK_SLOPE_KIB_MIN = 4.0   # second-half RSS growth that counts as a leak
+FLOOD_ROUNDS = 6
+FLOOD_GROWTH_KIB = 256     # anonymous RSS at rest: last flood round against the middle one
 
 # Lines in camtls's log (stderr: "LEVEL [module] message").
 ACCEPT_ERROR = re.compile(r"\baccepting on\b")
@@ -396,6 +400,15 @@ def proc_status(pid):
     rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1))
     threads = int(re.search(r"Threads:\s+(\d+)", text).group(1))
     return rss, threads
+
+
+def proc_memory(pid):
+    """RSS and its two parts, KiB: anonymous (heap, stacks: what a leak
+    grows) and file-backed (the binary's own pages, at most its size)."""
+    with open("/proc/%d/status" % pid) as f:
+        text = f.read()
+    return tuple(int(re.search(r"%s:\s+(\d+)" % k, text).group(1))
+                 for k in ("VmRSS", "RssAnon", "RssFile"))
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -1479,7 +1492,8 @@ class Soak:
 
 class Memory:
     """Steady load for `seconds`, RSS sampled every minute; then the load
-    stopped (RSS at rest), the attack mix for a minute, and rest again."""
+    stopped (RSS at rest), the attack mix for a minute and rest again, and
+    FLOOD_ROUNDS rounds of a minute of flood and a minute at rest."""
 
     def __init__(self, args):
         self.args = args
@@ -1489,9 +1503,11 @@ class Memory:
         self.sampler = Sampler()
 
     def sample(self):
-        rss, threads = proc_status(self.c.pid)
+        rss, anon, file_ = proc_memory(self.c.pid)
+        _, threads = proc_status(self.c.pid)
         fds, _ = socket_inodes(self.c.pid)
-        return {"t": now() - self.t0, "rss": rss, "fds": fds, "threads": threads}
+        return {"t": now() - self.t0, "rss": rss, "anon": anon, "file": file_, "fds": fds,
+                "threads": threads}
 
     def run(self):
         seconds = self.args.memory
@@ -1519,7 +1535,8 @@ class Memory:
             s["minute"] = minute
             s["requests"] = sum(len(k.results) for k in load if isinstance(k, KeepAlive))
             self.minutes.append(s)
-            log("memory: minute %d, RSS %d KiB, %d descriptors" % (minute, s["rss"], s["fds"]))
+            log("memory: minute %d, RSS %d KiB (anonymous %d, file %d), %d descriptors"
+                % (minute, s["rss"], s["anon"], s["file"], s["fds"]))
             if minute * 60 >= seconds or not self.c.alive():
                 break
             minute += 1
@@ -1545,11 +1562,28 @@ class Memory:
                                default=None)
         time.sleep(60)
         self.rest_after_attack = self.sample()
+        # Floods over the connection limit, each followed by a minute at
+        # rest: memory the allocator keeps is used again by the next flood
+        # (RSS at rest stays level); a leak adds to it every time.
+        self.floods = []
+        for _ in range(FLOOD_ROUNDS):
+            f = flood(port, FULL["flood"])
+            t_flood = now()
+            f.start()
+            time.sleep(60)
+            f.stop()
+            peak = max((s["rss"] for s in self.sampler.window("camtls", t_flood, now())),
+                       default=None)
+            time.sleep(60)
+            self.floods.append((peak, self.sample()))
         self.alive = self.c.alive()
         self.exit_code = self.c.stop()
 
-    def analysis(self):
-        rss = [m["rss"] for m in self.minutes]
+    def analysis(self, key="anon"):
+        """Over the second half of the minutes: the slope of `key` (KiB a
+        minute, least squares), and the minute from which it never again
+        rose more than 64 KiB above its value then."""
+        rss = [m[key] for m in self.minutes]
         n = len(rss)
         half = rss[n // 2:]
         xs = list(range(n // 2, n))
@@ -1558,14 +1592,12 @@ class Memory:
             mx, my = sum(xs) / len(xs), sum(half) / len(half)
             den = sum((x - mx) ** 2 for x in xs)
             slope = sum((x - mx) * (y - my) for x, y in zip(xs, half)) / den if den else 0.0
-        # The minute from which RSS never again rose more than 64 KiB above its
-        # value then.
         level = next((m for m in range(n) if max(rss[m:]) - rss[m] <= 64), None)
-        growing = slope > LEAK_SLOPE_KIB_MIN and (half[-1] - half[0]) > 256 if half else False
-        return {"slope": slope, "level": level, "growing": growing}
+        growing = bool(half) and slope > LEAK_SLOPE_KIB_MIN and (half[-1] - half[0]) > 256
+        return {"slope": slope, "level": level, "growing": growing,
+                "first": rss[0], "last": rss[-1], "peak": max(rss)}
 
     def report(self):
-        a = self.analysis()
         out = []
         f = self.features
         out.append("Run of %s, %d minutes of steady load, on %s. camtls: %s, %s (%d bytes, "
@@ -1580,8 +1612,9 @@ class Memory:
         for m in self.minutes:
             if m["minute"] in (0, 1, 2, 3, 5) or m["minute"] % 5 == 0 or m is self.minutes[-1]:
                 rows.append([str(m["minute"]), str(m["rss"]), "%.1f" % (m["rss"] / 1024.0),
-                             str(m["fds"]), str(m["threads"])])
-        out.append(table(["minute", "RSS, KiB", "MiB", "descriptors", "threads"], rows))
+                             str(m["anon"]), str(m["file"]), str(m["fds"]), str(m["threads"])])
+        out.append(table(["minute", "RSS, KiB", "MiB", "anonymous, KiB", "file-backed, KiB",
+                          "descriptors", "threads"], rows))
         out.append("")
         l = self.loaded
         out.append("Served: %d keep-alive requests (%d failed), %d MJPEG frames (%d stream "
@@ -1589,29 +1622,60 @@ class Memory:
                    % (l["requests"], l["failed"], l["frames"], l["breaks"], l["reconnects"],
                       l["reconnects_failed"], l["resumed"]))
         out.append("")
-        first, last = self.minutes[0]["rss"], self.minutes[-1]["rss"]
-        verdict = ("still growing: %.1f KiB a minute over the second half" % a["slope"]
-                   if a["growing"] else
-                   "levels off: %.1f KiB a minute over the second half%s" % (
-                       a["slope"], "; within 64 KiB of its final level from minute %d" % a["level"]
-                       if a["level"] is not None else ""))
-        out.append("RSS from %d KiB at minute 0 to %d KiB at minute %d (peak %d KiB); %s."
-                   % (first, last, self.minutes[-1]["minute"],
-                      max(m["rss"] for m in self.minutes), verdict))
-        out.append("At rest a minute after the load stopped: %d KiB, %d descriptors. During one "
-                   "minute of the attack mix (%d/%d/%d connections from one address): peak %s "
-                   "KiB. A minute after it: %d KiB, %d descriptors."
-                   % (self.rest_after_load["rss"], self.rest_after_load["fds"],
-                      *FULL["attack"], self.attack_peak, self.rest_after_attack["rss"],
+        for key, what in (("rss", "RSS"), ("anon", "Anonymous memory"),
+                          ("file", "File-backed memory (the binary's pages)")):
+            s = self.analysis(key)
+            trend = ("still growing, %.1f KiB a minute over the second half" % s["slope"]
+                     if s["growing"] else "%.1f KiB a minute over the second half%s" % (
+                         s["slope"], "; within 64 KiB of its final level from minute %d"
+                         % s["level"] if s["level"] is not None else ""))
+            out.append("%s from %d KiB at minute 0 to %d KiB at minute %d (peak %d): %s."
+                       % (what, s["first"], s["last"], self.minutes[-1]["minute"], s["peak"],
+                          trend))
+        a = self.analysis()
+        out.append("Verdict on the anonymous part, which a leak grows: %s."
+                   % ("still growing" if a["growing"] else "levels off"))
+        out.append("")
+        out.append("At rest a minute after the load stopped: RSS %d KiB (anonymous %d), %d "
+                   "descriptors. During one minute of the attack mix (%d/%d/%d connections from "
+                   "one address): peak %s KiB. A minute after it: %d KiB (anonymous %d), %d "
+                   "descriptors."
+                   % (self.rest_after_load["rss"], self.rest_after_load["anon"],
+                      self.rest_after_load["fds"], *FULL["attack"], self.attack_peak,
+                      self.rest_after_attack["rss"], self.rest_after_attack["anon"],
                       self.rest_after_attack["fds"]))
+        out.append("")
+        rows = [[str(i + 1), str(peak), str(rest["rss"]), str(rest["anon"]), str(rest["fds"])]
+                for i, (peak, rest) in enumerate(self.floods)]
+        out.append("Then %d rounds of a minute of flood (%d addresses x %d connections, over the "
+                   "limit of 128) and a minute at rest:" % ((FLOOD_ROUNDS,) + FULL["flood"]))
+        out.append("")
+        out.append(table(["round", "RSS peak, KiB", "RSS at rest, KiB", "anonymous at rest, KiB",
+                          "descriptors at rest"], rows))
+        out.append("")
+        growth = self.flood_growth()
+        out.append("Anonymous memory at rest after round %d is %+d KiB against round %d: %s."
+                   % (FLOOD_ROUNDS, growth, FLOOD_ROUNDS // 2,
+                      "memory kept by the allocator (and caches that fill up) and used again, "
+                      "not a leak" if growth <= FLOOD_GROWTH_KIB else
+                      "it still grows with every flood"))
         return "\n".join(out) + "\n"
+
+    def flood_growth(self):
+        """Over the second half of the rounds, as for the steady load: the
+        first rounds fill what is bounded (the TLS session cache, buffers)."""
+        return self.floods[-1][1]["anon"] - self.floods[FLOOD_ROUNDS // 2 - 1][1]["anon"]
 
     def missed(self):
         out = []
         a = self.analysis()
         if a["growing"]:
-            out.append(("memory", "RSS levels off (second-half slope <= %.0f KiB/min)"
-                        % LEAK_SLOPE_KIB_MIN, "%.1f KiB/min" % a["slope"]))
+            out.append(("memory", "anonymous memory levels off (second-half slope <= %.0f "
+                        "KiB/min)" % LEAK_SLOPE_KIB_MIN, "%.1f KiB/min" % a["slope"]))
+        if self.flood_growth() > FLOOD_GROWTH_KIB:
+            out.append(("memory", "anonymous memory at rest after flood %d within %d KiB of "
+                        "after flood %d" % (FLOOD_ROUNDS, FLOOD_GROWTH_KIB, FLOOD_ROUNDS // 2),
+                        "%+d KiB" % self.flood_growth()))
         if not self.alive:
             out.append(("memory", "camtls still running", "exited"))
         if self.loaded["breaks"]:
@@ -1695,7 +1759,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("soak: stopped by SIGTERM"))
 
     if args.memory:
-        watchdog(args.memory + 900)
+        watchdog(args.memory + 2400)
         run = Memory(args)
         begin, end = MEM_BEGIN, MEM_END
     else:
