@@ -820,9 +820,6 @@ class Attack(threading.Thread):
             self._close(slot, reconnect=False)
         self.sel.close()
 
-    def open_count(self):
-        return sum(1 for s in self.slots if s.state == "open")
-
     def _open(self, slot):
         slot.gen += 1
         s = None
@@ -1232,10 +1229,10 @@ class Soak:
                     phase.notes.append("camera restart: %s" % e)
                 time.sleep(max(0.0, cycle_start + 5.0 - now()))
 
-        rate_ = self.form["viewer_rate"]
+        per_second = self.form["viewer_rate"]
         self.run_phase(p, self.form["phase"], during=cycle,
-                       viewers=[Viewers(self.port, rate_), Viewers(self.flaky_port, rate_,
-                                                                   label="flaky")])
+                       viewers=[Viewers(self.port, per_second),
+                                Viewers(self.flaky_port, per_second, label="flaky")])
         for s in flaky_streams:
             s.stop()
         # A failed request through the dead backend is logged (a warning with
