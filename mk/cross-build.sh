@@ -38,6 +38,25 @@ mips-*)
   rustflags="$rustflags -C link-arg=-Wl,--wrap=timerfd_create" ;;
 esac
 case $triple in
+x86_64-* | mips* | armv7*)
+  # Old kernels (FreshTomato MIPS runs 2.6.22): calls from 2.6.27 on get a
+  # fallback (src/compat.rs). On armv7, rustix's raw backend (polling's
+  # epoll) goes past them; its Tomato kernel, 2.6.36, has those calls.
+  # aarch64 Linux began with 3.7, which has them all.
+  for f in epoll_create1 accept4 socket; do
+    rustflags="$rustflags -C link-arg=-Wl,--wrap=$f"
+  done
+  export CAMTLS_OLD_KERNELS=1 ;;
+esac
+case $triple in
+x86_64-*)
+  # rustix (polling's epoll, async-io's sockets) would make raw system calls
+  # here, past the wrappers above; through musl, as on MIPS, where rustix has
+  # no raw backend, the x86_64 build runs the same paths on an old-kernel
+  # test floor (tests/tomato/run.sh).
+  rustflags="$rustflags --cfg rustix_use_libc" ;;
+esac
+case $triple in
 mips* | armv7*)
   # zig's musl and the OpenSSL built against it use a 64-bit time_t on 32-bit
   # targets; the libc crate must too, or every time_t crossing into OpenSSL

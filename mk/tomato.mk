@@ -4,21 +4,21 @@
 #                      binary and the Init/Firewall/Shutdown scripts inside
 #   make test-tomato   tests/tomato/run.sh: the scripts under busybox ash in a
 #                      Tomato-shaped root with real iptables in a network
-#                      namespace; the x86_64 static build on the 2.6.22 and
-#                      2.6.36 kernel floors, the end-to-end suite included
+#                      namespace; the x86_64 static build's end-to-end,
+#                      process and proxy suites on the 2.6.22 and 2.6.36
+#                      kernel floors, and the mipsel build's under qemu
 #
-# Only ARM goes in the bundle: every Tomato MIPS build runs Linux 2.6.22,
-# which lacks epoll_create1, so a MIPS binary could never start there
-# (install.sh says so). Override TOMATO_TARGETS to add one anyway.
+# Only ARM goes in the bundle so far. Override TOMATO_TARGETS to add others.
 
 APT_PACKAGES += busybox iptables iproute2 util-linux shellcheck gcc libc6-dev \
-  linux-libc-dev openssl curl gzip tar
+  linux-libc-dev openssl curl gzip tar qemu-user-static
 TEST_TARGETS += test-tomato
 
 TOMATO_TARGETS ?= armv7-unknown-linux-musleabi
 TOMATO_BUNDLE := $(DIST)/camtls-$(VERSION)-tomato.sh
 TOMATO_SCRIPTS := $(addprefix tomato-scripts/,install.sh mkbundle.sh camtls.init camtls.fire camtls.shut)
 TOMATO_TEST_BIN := $(call dist_bin,x86_64-unknown-linux-musl)
+TOMATO_TEST_MIPSEL := $(call dist_bin,mipsel-unknown-linux-musl)
 
 .PHONY: tomato test-tomato
 
@@ -27,5 +27,5 @@ tomato: $(TOMATO_BUNDLE)
 $(TOMATO_BUNDLE): $(foreach t,$(TOMATO_TARGETS),$(call dist_bin,$(t))) $(TOMATO_SCRIPTS)
 	tomato-scripts/mkbundle.sh $@ $(foreach t,$(TOMATO_TARGETS),$(t)=$(call dist_bin,$(t)))
 
-test-tomato: deps $(TOMATO_TEST_BIN)
-	tests/tomato/run.sh $(TOMATO_TEST_BIN)
+test-tomato: deps $(TOMATO_TEST_BIN) $(TOMATO_TEST_MIPSEL)
+	tests/tomato/run.sh $(TOMATO_TEST_BIN) $(TOMATO_TEST_MIPSEL)

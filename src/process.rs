@@ -11,9 +11,11 @@ use nix::unistd::{ForkResult, Uid, User};
 
 use crate::Error;
 
-/// The event loop needs epoll_create1, eventfd2 and pipe2, all from Linux
-/// 2.6.27. On an older kernel (FreshTomato MIPS runs 2.6.22) say so in one
-/// line instead of failing somewhere inside the reactor.
+/// The event loop needs epoll. The static release builds make epoll_create1
+/// fall back to epoll_create, so they start on Linux 2.6.22 (FreshTomato
+/// MIPS, src/compat.rs); other builds need epoll_create1 (2.6.27). A kernel
+/// without it (too old, or built without CONFIG_EPOLL) is told in one line
+/// instead of failing somewhere inside the reactor.
 pub fn check_kernel() -> Result<(), Error> {
     // SAFETY: plain syscall; the descriptor is closed right away.
     let fd = unsafe { nix::libc::epoll_create1(nix::libc::EPOLL_CLOEXEC) };
@@ -24,8 +26,13 @@ pub fn check_kernel() -> Result<(), Error> {
     }
     if nix::errno::Errno::last() == nix::errno::Errno::ENOSYS {
         let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let needs = if crate::compat::OLD_KERNELS {
+            "epoll (Linux 2.6.22 or later, with CONFIG_EPOLL)"
+        } else {
+            "epoll_create1 (Linux 2.6.27 or later; the x86_64 and MIPS static binaries run from 2.6.22)"
+        };
         return Err(Error::new(format!(
-            "this kernel ({}) is too old: camtls needs Linux 2.6.27 or later (epoll_create1)",
+            "this kernel ({}) is too old: camtls needs {needs}",
             release.trim()
         )));
     }

@@ -2,7 +2,9 @@
  * enosys: run a command as if on an older Linux kernel, by answering ENOSYS
  * to every x86_64 system call that kernel did not have yet.
  *
- *   enosys --floor 2.6.36 [--] COMMAND [ARG]...   run COMMAND under the filter
+ *   enosys --floor 2.6.36 [--deny NR]... [--] COMMAND [ARG]...
+ *                                                 run COMMAND under the filter,
+ *                                                 NR answering ENOSYS too
  *   enosys --list 2.6.36                          print the calls it blocks
  *   enosys --call NR...                           make raw calls, print errnos
  *
@@ -13,9 +15,15 @@
  * falls back to /dev/urandom without getrandom only on kernels before 4.8. --call exists
  * so a test can prove the filter is there: `enosys --floor F -- enosys --call`.
  *
- * What it cannot show: flags that an old kernel rejects inside an existing
- * call (SOCK_CLOEXEC before 2.6.27, O_CLOEXEC before 2.6.23, ...). Only the
- * call numbers are checked.
+ * Flags an old kernel refuses inside a call it has are modelled too, from
+ * the argument values (the `flags` table): SOCK_CLOEXEC and SOCK_NONBLOCK in
+ * the type of socket and socketpair get EINVAL before 2.6.27, and fcntl's
+ * F_DUPFD_CLOEXEC before 2.6.24. What it cannot show: flags an old kernel
+ * silently ignores (O_CLOEXEC on open before 2.6.23 leaves the descriptor
+ * open across exec), and other architectures' numbers and dates.
+ *
+ *   enosys --call NR:ARG... makes the call with those arguments and prints
+ *   "NR:ARG... ok" or the errno's name, so a test can see a flag refused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +33,8 @@
 #include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -160,6 +170,31 @@ static const struct call {
 	{469, "file_setattr", KV(6, 17, 0)},
 };
 #define NCALLS (sizeof(calls) / sizeof(calls[0]))
+
+/*
+ * Flags refused inside calls that are older than the table: before `since`,
+ * argument `arg` of call `nr` gets EINVAL when it has a bit of `mask`
+ * (`exact` 0) or equals `mask` (`exact` 1). Releases from the kernel's git
+ * history: "flag parameters: socket and socketpair" (SOCK_CLOEXEC,
+ * SOCK_NONBLOCK) is in 2.6.27, "F_DUPFD_CLOEXEC implementation" in 2.6.24.
+ * accept4, epoll_create1, eventfd2 and pipe2 came with their flags: below
+ * 2.6.27 the calls themselves answer ENOSYS (the table above).
+ */
+static const struct flag {
+	int nr;
+	const char *name;
+	int arg;
+	unsigned mask;
+	int exact;
+	int since;
+} flags[] = {
+	{__NR_socket, "socket SOCK_CLOEXEC|SOCK_NONBLOCK", 1, SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+	 KV(2, 6, 27)},
+	{__NR_socketpair, "socketpair SOCK_CLOEXEC|SOCK_NONBLOCK", 1, SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+	 KV(2, 6, 27)},
+	{__NR_fcntl, "fcntl F_DUPFD_CLOEXEC", 1, F_DUPFD_CLOEXEC, 1, KV(2, 6, 24)},
+};
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 #define LAST_KNOWN 469
 
 static int parse_version(const char *s)
@@ -181,10 +216,14 @@ static int blocked(const struct call *c, int floor)
 	return c->since > floor;
 }
 
+/* Calls given with --deny, answering ENOSYS whatever the floor. */
+static long denied[16];
+static int ndenied;
+
 static void install(int floor)
 {
 	/* One jeq plus one ret per blocked call: BPF jumps reach only 255 ahead. */
-	static struct sock_filter prog[8 + 2 * NCALLS];
+	static struct sock_filter prog[8 + 2 * NCALLS + 5 * NFLAGS + 2 * 16];
 	struct sock_filter *p = prog;
 	struct sock_filter ret_enosys =
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
@@ -199,6 +238,26 @@ static void install(int floor)
 	/* x32 calls and anything newer than the table: refuse. */
 	*p++ = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, LAST_KNOWN, 0, 1);
 	*p++ = ret_enosys;
+	for (int i = 0; i < ndenied; i++) {
+		*p++ = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, denied[i], 0, 1);
+		*p++ = ret_enosys;
+	}
+	struct sock_filter ret_einval =
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA));
+	for (size_t i = 0; i < NFLAGS; i++) {
+		const struct flag *f = &flags[i];
+		if (f->since <= floor)
+			continue;
+		/* That call: refuse the flags, allow the rest. The low 32 bits
+		 * of the argument (little-endian) hold an int's value. */
+		*p++ = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, f->nr, 0, 4);
+		*p++ = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						    offsetof(struct seccomp_data, args) + 8 * f->arg);
+		*p++ = (struct sock_filter)BPF_JUMP(BPF_JMP | (f->exact ? BPF_JEQ : BPF_JSET) | BPF_K,
+						    f->mask, 0, 1);
+		*p++ = ret_einval;
+		*p++ = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	}
 	for (size_t i = 0; i < NCALLS; i++) {
 		if (!blocked(&calls[i], floor))
 			continue;
@@ -220,7 +279,7 @@ static void install(int floor)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: enosys --floor VERSION [--] COMMAND [ARG]...\n"
+	fprintf(stderr, "usage: enosys --floor VERSION [--deny NR]... [--] COMMAND [ARG]...\n"
 			"       enosys --list VERSION\n"
 			"       enosys --call NR...\n");
 	exit(2);
@@ -235,6 +294,11 @@ int main(int argc, char **argv)
 				printf("%d %s %d.%d.%d\n", calls[i].nr, calls[i].name,
 				       calls[i].since >> 16, (calls[i].since >> 8) & 255,
 				       calls[i].since & 255);
+		for (size_t i = 0; i < NFLAGS; i++)
+			if (flags[i].since > floor)
+				printf("%d %s %d.%d.%d EINVAL\n", flags[i].nr, flags[i].name,
+				       flags[i].since >> 16, (flags[i].since >> 8) & 255,
+				       flags[i].since & 255);
 		return 0;
 	}
 	if (argc >= 2 && strcmp(argv[1], "--table") == 0) {
@@ -246,6 +310,27 @@ int main(int argc, char **argv)
 		/* Zero arguments: every call probed here fails harmlessly or is a
 		 * no-op with them; what matters is whether the errno is ENOSYS. */
 		for (int i = 2; i < argc; i++) {
+			if (strchr(argv[i], ':')) {
+				/* NR:ARG...: "p" stands for a pointer to two ints
+				 * (socketpair's result). */
+				long a[7] = {0};
+				int pair[2];
+				char *q = argv[i];
+				for (int k = 0; k < 7 && *q; k++) {
+					if (*q == 'p') {
+						a[k] = (long)pair;
+						q++;
+					} else {
+						a[k] = strtol(q, &q, 0);
+					}
+					if (*q == ':')
+						q++;
+				}
+				errno = 0;
+				long r = syscall(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+				printf("%s %s\n", argv[i], r >= 0 ? "ok" : strerrorname_np(errno));
+				continue;
+			}
 			long nr = strtol(argv[i], NULL, 0);
 			errno = 0;
 			long r = syscall(nr, 0, 0, 0, 0, 0, 0);
@@ -257,7 +342,11 @@ int main(int argc, char **argv)
 		usage();
 	int floor = parse_version(argv[2]);
 	int first = 3;
-	if (strcmp(argv[first], "--") == 0)
+	while (first + 1 < argc && strcmp(argv[first], "--deny") == 0 && ndenied < 16) {
+		denied[ndenied++] = strtol(argv[first + 1], NULL, 0);
+		first += 2;
+	}
+	if (first < argc && strcmp(argv[first], "--") == 0)
 		first++;
 	if (first >= argc)
 		usage();

@@ -5,11 +5,15 @@
 # Tomato-shaped root with real iptables in a network namespace, and the
 # binary's kernel floor under a seccomp filter that hides newer system calls.
 #
-#   tests/tomato/run.sh BINARY     BINARY: the x86_64 static (musl) build
+#   tests/tomato/run.sh BINARY [MIPSEL_BINARY]
 #
+# BINARY: the x86_64 static (musl) build; MIPSEL_BINARY: the mipsel one,
+# bundled beside BINARY for the installer's choice and, under
+# qemu-mipsel-static, run through the end-to-end suite.
 # Needs root (namespaces, mounts, iptables), gcc, busybox, iptables (legacy,
-# as Tomato uses), openssl, curl, shellcheck. CAMTLS_E2E=0 leaves out the
-# end-to-end and process suites under the 2.6.36 floor (they run cargo).
+# as Tomato uses), openssl, curl, shellcheck, qemu-user-static.
+# CAMTLS_E2E=0 leaves out the end-to-end, process and proxy suites on the
+# 2.6.22 and 2.6.36 floors (they run cargo).
 #
 # Stand-ins, because these only exist on a Tomato router: `nvram` (a file of
 # key=value) and Entware's /opt/bin/opkg (an empty marker file; only its
@@ -114,6 +118,23 @@ filter() {
 		"ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS ENOSYS"
 	check "2.6.22 floor: eventfd, signalfd, epoll_create, epoll_pwait still answer" \
 		calls 2.6.22 "284 282 213 281" "present present present present"
+	# Flags inside older calls: NR:ARG... makes the call with those
+	# arguments (p: a pointer to two ints). socket(AF_INET, SOCK_STREAM |
+	# flags), socketpair(AF_UNIX, ...), fcntl(0, F_DUPFD_CLOEXEC, 10).
+	local flagged="41:2:0x80001 41:2:0x801 53:1:0x80801:0:p 72:0:1030:10"
+	local plain="41:2:1 53:1:1:0:p 72:0:0:10"
+	check "2.6.22 floor: SOCK_CLOEXEC, SOCK_NONBLOCK (socket, socketpair), F_DUPFD_CLOEXEC get EINVAL" \
+		calls 2.6.22 "$flagged" "EINVAL EINVAL EINVAL EINVAL"
+	check "2.6.22 floor: the same calls without those flags answer" \
+		calls 2.6.22 "$plain" "ok ok ok"
+	check "2.6.24 floor: F_DUPFD_CLOEXEC answers, the socket flags still get EINVAL" \
+		calls 2.6.24 "$flagged" "EINVAL EINVAL EINVAL ok"
+	check "2.6.36 floor: all of those flags are accepted" \
+		calls 2.6.36 "$flagged" "ok ok ok ok"
+	denied() {
+		[ "$("$ENOSYS" --floor 2.6.22 --deny 213 -- "$ENOSYS" --call 213 41 | awk '{ print $2 }' | xargs)" = "ENOSYS present" ]
+	}
+	check "--deny 213: epoll_create answers ENOSYS, socket still answers" denied
 }
 
 # Runs inside new mount, network and pid namespaces (see main).
@@ -418,62 +439,93 @@ router() {
 
 # The binary on a kernel floor, inside the router namespace (own loopback).
 floor_smoke() {
-	local R=$1 token=$2 out rc
+	local R=$1 token=$2 out rc floor pid
 	[ -x "$ENOSYS" ] || { bad "kernel floor checks (no enosys)"; return; }
-	# 2.6.22, FreshTomato MIPS: one line naming the kernel needed, exit 2
-	# (retrying cannot help, so the Init script's loop stops).
-	out=$("$ENOSYS" --floor 2.6.22 -- "$BIN" --route 127.0.0.1:18443=127.0.0.1:8080 \
+	floor_serves() { [ "$(curl -sk --max-time 3 https://127.0.0.1:18443/)" = "$token" ]; }
+	# 2.6.22, FreshTomato MIPS, and 2.6.36, FreshTomato ARM: it serves.
+	for floor in 2.6.22 2.6.36; do
+		"$ENOSYS" --floor $floor -- "$BIN" --route 127.0.0.1:18443=127.0.0.1:8080 \
+			--cert "$WORK/router-cert.pem" --key "$WORK/router-key.pem" 2>"$WORK/floor.log" &
+		pid=$!
+		check "$floor: camtls serves HTTPS with the router's RSA key" within 10 floor_serves
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		sed 's/^/  | /' "$WORK/floor.log" | head -n 5
+	done
+	# A kernel without epoll at all (epoll_create answering ENOSYS too): one
+	# line naming what is missing, exit 2 (retrying cannot help, so the Init
+	# script's loop stops).
+	out=$("$ENOSYS" --floor 2.6.22 --deny 213 -- "$BIN" --route 127.0.0.1:18443=127.0.0.1:8080 \
 		--cert "$WORK/router-cert.pem" --key "$WORK/router-key.pem" 2>&1)
 	rc=$?
-	echo "  | 2.6.22: exit $rc: $out"
-	check "2.6.22: camtls exits 2, no crash" [ $rc = 2 ]
-	one_line_naming() { [ "$(grep -c . <<<"$out")" = 1 ] && grep -q "2\.6\.27" <<<"$out"; }
-	check "2.6.22: one line naming Linux 2.6.27" one_line_naming
-	# 2.6.36, FreshTomato ARM: it serves.
-	"$ENOSYS" --floor 2.6.36 -- "$BIN" --route 127.0.0.1:18443=127.0.0.1:8080 \
-		--cert "$WORK/router-cert.pem" --key "$WORK/router-key.pem" 2>"$WORK/floor.log" &
-	local pid=$!
-	floor_serves() { [ "$(curl -sk --max-time 3 https://127.0.0.1:18443/)" = "$token" ]; }
-	check "2.6.36: camtls serves HTTPS with the router's RSA key" within 10 floor_serves
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	sed 's/^/  | /' "$WORK/floor.log" | head -n 5
+	echo "  | no epoll: exit $rc: $out"
+	check "a kernel without epoll: camtls exits 2, no crash" [ $rc = 2 ]
+	one_line_naming() { [ "$(grep -c . <<<"$out")" = 1 ] && grep -q "needs epoll" <<<"$out"; }
+	check "a kernel without epoll: one line saying it needs epoll" one_line_naming
 }
 
-# The end-to-end suite, and the process suite (--daemon, --pidfile, --user,
-# SIGHUP, SIGTERM), with every call after 2.6.36 answering ENOSYS. The two
-# syslog tests are left out: they give camtls a /dev holding only null and
-# log, and without getrandom OpenSSL seeds from /dev/urandom, which every
-# router has. One test at a time: in parallel, a port one test checks is
-# closed can be taken by another test meanwhile.
-e2e_on_floor() {
-	[ -x "$ENOSYS" ] || { bad "test suites on 2.6.36 (no enosys)"; return; }
-	local log=$WORK/e2e.log suite n
-	for suite in e2e process; do
-		(cd "$repo" && CAMTLS_BIN=$BIN CAMTLS_RUNNER="$ENOSYS --floor 2.6.36" \
-			cargo test --test "$suite" -- --skip syslog_ --test-threads=1) >"$log" 2>&1
-		n=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed')
-		if grep -Eq '^test result: ok\. [1-9]' "$log"; then
-			ok "tests/$suite.rs with every call after 2.6.36 answering ENOSYS ($n)"
-		else
-			bad "tests/$suite.rs with every call after 2.6.36 answering ENOSYS"
-			tail -n 30 "$log" | sed 's/^/  | /'
-		fi
+# The end-to-end, process (--daemon, --pidfile, --user, SIGHUP, SIGTERM) and
+# proxy suites, on the 2.6.22 and 2.6.36 floors: every call after the floor
+# answering ENOSYS and, below 2.6.27, the socket flags EINVAL. The two syslog
+# tests are left out: they give camtls a /dev holding only null and log, and
+# without getrandom OpenSSL seeds from /dev/urandom, which every router has.
+# One test at a time: in parallel, a port one test checks is closed can be
+# taken by another test meanwhile.
+suite_under() { # NAME RUNNER SUITE BINARY
+	local log=$WORK/suite.log n
+	(cd "$repo" && CAMTLS_BIN=$4 CAMTLS_RUNNER=$2 \
+		cargo test --test "$3" -- --skip syslog_ --test-threads=1) >"$log" 2>&1
+	n=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed')
+	if grep -Eq '^test result: ok\. [1-9]' "$log"; then
+		ok "tests/$3.rs $1 ($n)"
+	else
+		bad "tests/$3.rs $1"
+		tail -n 30 "$log" | sed 's/^/  | /'
+	fi
+}
+suites_on_floor() {
+	[ -x "$ENOSYS" ] || { bad "test suites on old kernels (no enosys)"; return; }
+	local floor suite
+	for floor in 2.6.22 2.6.36; do
+		for suite in e2e process proxy; do
+			suite_under "on the $floor floor" "$ENOSYS --floor $floor" "$suite" "$BIN"
+		done
 	done
+	[ -n "$MIPSEL_BIN" ] || return 0
+	# The mipsel build itself, its uname reporting FreshTomato MIPS's kernel.
+	suite_under "with the mipsel build, uname 2.6.22.19 (qemu)" \
+		"qemu-mipsel-static -r 2.6.22.19" e2e "$MIPSEL_BIN"
+	# Its fallbacks, with MIPS o32 numbers: qemu passes the guest's calls to
+	# the host under the floor. Only the start: qemu makes the guest's old
+	# pipe a pipe2 on the host, which the floor refuses, so camtls stops
+	# there (on a 2.6.22 router pipe is pipe).
+	local trace=$WORK/mipsel.strace
+	timeout 20 "$ENOSYS" --floor 2.6.22 -- qemu-mipsel-static -r 2.6.22.19 -strace "$MIPSEL_BIN" \
+		--route 127.0.0.1:18446=127.0.0.1:8080 --cert "$WORK/router-cert.pem" \
+		--key "$WORK/router-key.pem" >"$trace" 2>&1
+	fell_back() { # NEW-CALL ERRNO OLD-CALL: the old call follows the refused one
+		grep -A1 -E "^[0-9]+ $1\(.*errno=$2 " "$trace" | grep -Eq "^[0-9]+ $3\(.*\) = [0-9]+\$"
+	}
+	check "mipsel on the 2.6.22 floor: epoll_create1 (ENOSYS) falls back to epoll_create" \
+		fell_back epoll_create1 89 epoll_create
+	check "mipsel on the 2.6.22 floor: socket with SOCK_CLOEXEC (EINVAL) falls back to a plain socket" \
+		fell_back socket 22 socket
 }
 
 ENOSYS=$repo/target/tomato/enosys
 if [ "${1:-}" = --router ]; then
-	BIN=$2 WORK=$3 RESULTS=$4
+	BIN=$2 MIPSEL_BIN=$3 WORK=$4 RESULTS=$5
 	router
 	exit 0
 fi
 
-if [ $# != 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 BINARY (the x86_64 static build)" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -x "$1" ] || { [ $# = 2 ] && [ ! -x "$2" ]; }; then
+	echo "usage: $0 BINARY [MIPSEL_BINARY] (the x86_64 and mipsel static builds)" >&2
 	exit 2
 fi
 BIN=$(realpath "$1")
+MIPSEL_BIN=
+[ $# = 2 ] && MIPSEL_BIN=$(realpath "$2")
 WORK=$(mktemp -d /tmp/camtls-tomato.XXXXXX)
 RESULTS=$WORK/results
 trap 'rm -rf "$WORK"' EXIT
@@ -482,8 +534,8 @@ trap 'rm -rf "$WORK"' EXIT
 lint
 filter
 unshare --mount --net --pid --fork --mount-proc \
-	bash "$0" --router "$BIN" "$WORK" "$RESULTS"
-[ "${CAMTLS_E2E:-1}" = 0 ] || e2e_on_floor
+	bash "$0" --router "$BIN" "$MIPSEL_BIN" "$WORK" "$RESULTS"
+[ "${CAMTLS_E2E:-1}" = 0 ] || suites_on_floor
 
 passed=$(grep -c '^ok$' "$RESULTS")
 failed=$(grep -c '^fail$' "$RESULTS")
