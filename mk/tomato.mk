@@ -1,20 +1,25 @@
 # Tomato / FreshTomato: the one file a user copies to the router, and its tests.
 #
 #   make tomato        dist/camtls-VERSION-tomato.sh: install.sh with the ARM
-#                      binary and the Init/Firewall/Shutdown scripts inside
+#                      (soft-float) and the mipsel binaries and the
+#                      Init/Firewall/Shutdown scripts inside
 #   make test-tomato   tests/tomato/run.sh: the scripts under busybox ash in a
 #                      Tomato-shaped root with real iptables in a network
-#                      namespace; the x86_64 static build's end-to-end,
+#                      namespace, the installer's choice of binary for MIPS
+#                      and ARM routers; the x86_64 static build's end-to-end,
 #                      process and proxy suites on the 2.6.22 and 2.6.36
 #                      kernel floors, and the mipsel build's under qemu
 #
-# Only ARM goes in the bundle so far. Override TOMATO_TARGETS to add others.
+# FreshTomato ARM (BCM4708/4709, 2.6.36) takes the armv7 soft-float binary,
+# FreshTomato MIPS (BCM4706/4716/4718, 2.6.22, little-endian) the mipsel one;
+# install.sh picks by `uname -m` and byte order. No big-endian MIPS Tomato
+# exists. Override TOMATO_TARGETS to bundle others.
 
 APT_PACKAGES += busybox iptables iproute2 util-linux shellcheck gcc libc6-dev \
   linux-libc-dev openssl curl gzip tar qemu-user-static
 TEST_TARGETS += test-tomato
 
-TOMATO_TARGETS ?= armv7-unknown-linux-musleabi
+TOMATO_TARGETS ?= armv7-unknown-linux-musleabi mipsel-unknown-linux-musl
 TOMATO_BUNDLE := $(DIST)/camtls-$(VERSION)-tomato.sh
 TOMATO_SCRIPTS := $(addprefix tomato-scripts/,install.sh mkbundle.sh camtls.init camtls.fire camtls.shut)
 TOMATO_TEST_BIN := $(call dist_bin,x86_64-unknown-linux-musl)

@@ -6,7 +6,8 @@
 #   sh camtls-VERSION-tomato.sh --uninstall                    remove everything
 #
 # The release file is this script with the binaries and the three Tomato
-# scripts appended; it picks the binary from `uname -m`. Run from a source
+# scripts appended; it picks the binary from `uname -m` and, for MIPS, the
+# byte order of the router's own programs. Run from a source
 # tree, it takes the scripts beside it and the binary from --bin FILE.
 #
 # It installs the binary in /opt/bin when Entware is there, else in
@@ -78,11 +79,30 @@ kernel_code() {
 	echo "$1" | awk -F. '{ printf "%d%03d%03d\n", $1, $2, $3 }'
 }
 
+# The byte order of this router's programs: byte 5 of an ELF header is 1
+# for little-endian, 2 for big-endian.
+endianness() {
+	for f in /bin/busybox /bin/sh; do
+		[ -f "$f" ] || continue
+		case "$(dd if="$f" bs=1 skip=5 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')" in
+		1) echo little && return 0 ;;
+		2) echo big && return 0 ;;
+		esac
+	done
+	return 1
+}
+
+# TARGET for `uname -m` $1. Tomato's MIPS routers (Broadcom BCM47xx) say
+# "mips" although they are little-endian, so MIPS goes by the ELF header.
 target_for() {
 	case "$1" in
 	armv7* | armv6*) echo armv7-unknown-linux-musleabi ;;
-	# Tomato's MIPS routers (Broadcom BCM47xx) are all little-endian.
-	mips | mipsel) echo mipsel-unknown-linux-musl ;;
+	mips | mipsel)
+		case "$(endianness)" in
+		little) echo mipsel-unknown-linux-musl ;;
+		big) echo mips-unknown-linux-musl ;;
+		*) return 1 ;;
+		esac ;;
 	aarch64) echo aarch64-unknown-linux-musl ;;
 	x86_64) echo x86_64-unknown-linux-musl ;;
 	*) return 1 ;;
@@ -164,10 +184,10 @@ install() {
 	target=$(target_for "$machine") ||
 		die "no camtls build for this CPU ($machine)"
 	release=$(uname -r)
-	if [ "$(kernel_code "$release")" -lt 2006027 ]; then
-		die "camtls needs Linux 2.6.27 or later (its event loop uses" \
-			"epoll_create1); this router runs $release. FreshTomato's" \
-			"MIPS builds (2.6.22) cannot run it; its ARM builds can."
+	# 2.6.22 (FreshTomato MIPS) is the oldest kernel camtls is tested on;
+	# Tomato's 2.4 builds have no epoll at all.
+	if [ "$(kernel_code "$release")" -lt 2006022 ]; then
+		die "camtls needs Linux 2.6.22 or later; this router runs $release"
 	fi
 
 	rm -rf "$TMP"
@@ -180,8 +200,17 @@ install() {
 		die "this file has no camtls-$target inside; copy the binary and use --bin FILE"
 	fi
 	chmod 755 "$TMP/camtls"
-	version=$("$TMP/camtls" --version 2>&1) ||
-		die "the $target binary does not run on this router: $version"
+	# A binary for another CPU fails to start, or the shell reads it as a
+	# script: only a version line means it runs.
+	version=$("$TMP/camtls" --version 2>/dev/null)
+	case "$version" in
+	"camtls "*) ;;
+	*)
+		hint=
+		[ "$target" = mipsel-unknown-linux-musl ] &&
+			hint=" (it needs a MIPS32 release 2 CPU, such as the 74K of BCM4706/4716/4718 routers)"
+		die "the $target binary does not run on this router ($machine, $release)$hint" ;;
+	esac
 	for f in camtls.init camtls.fire camtls.shut; do
 		fetch "$f" || die "$f is missing beside $0"
 	done

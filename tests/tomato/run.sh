@@ -434,6 +434,43 @@ router() {
 	check "no JFFS uninstall: nothing left" \
 		eval '[ ! -e "$R/tmp/camtls" ] && [ ! -e "$R/tmp/etc/config" ] && count_is /tmp/camtls/camtls 0'
 
+	# 12. Which binary: uname and the ELF header of /bin/busybox as a MIPS or
+	#     an ARM Tomato router has them (MIPS ones say "mips" although they
+	#     are little-endian). The bundle holds the x86_64 build, the mipsel
+	#     one and a file standing for the ARM one; those two do not run here,
+	#     so the installer refuses the one it picked, naming it.
+	printf '\177ELF\001\001\001' >"$WORK/not-armv7"
+	printf '\177ELF\001\001\001' >"$WORK/not-mipsel"
+	"$scripts/mkbundle.sh" "$R/tmp/camtls-multi.sh" "x86_64-unknown-linux-musl=$BIN" \
+		"mipsel-unknown-linux-musl=${MIPSEL_BIN:-$WORK/not-mipsel}" \
+		"armv7-unknown-linux-musleabi=$WORK/not-armv7" >/dev/null
+	as_router() { # MACHINE RELEASE EI_DATA (1 little-, 2 big-endian)
+		rm -f "$R/bin/uname" "$R/bin/busybox"
+		printf '#!/bin/sh\ncase "$1" in -m) echo %s ;; -r) echo %s ;; *) exec /usr/bin/busybox uname "$@" ;; esac\n' \
+			"$1" "$2" >"$R/bin/uname"
+		chmod 755 "$R/bin/uname"
+		printf '\177ELF\001%b\001' "\\00$3" >"$R/bin/busybox"
+		out=$(in_root /bin/sh /tmp/camtls-multi.sh --route 8443=127.0.0.1:8080 2>&1)
+		printf '  | %s %s: %s\n' "$1" "$2" "$out"
+	}
+	as_router mips 2.6.22.19 1
+	check "MIPS router (uname mips, little-endian busybox), 2.6.22.19: the mipsel build is picked" \
+		grep -q "the mipsel-unknown-linux-musl binary does not run on this router (mips, 2.6.22.19)" <<<"$out"
+	check "MIPS router, 2.6.22.19: no kernel refusal" eval '! grep -q "needs Linux" <<<"$out"'
+	as_router mips 2.6.22.19 2
+	check "big-endian MIPS: the mips build is looked for" \
+		grep -q "has no camtls-mips-unknown-linux-musl inside" <<<"$out"
+	as_router armv7l 2.6.36.4brcmarm 1
+	check "ARM router (uname armv7l), 2.6.36: the armv7 soft-float build is picked" \
+		grep -q "the armv7-unknown-linux-musleabi binary does not run on this router (armv7l, 2.6.36.4brcmarm)" <<<"$out"
+	as_router mips 2.4.20 1
+	check "a 2.4 kernel (Tomato's oldest builds): one line naming 2.6.22" \
+		eval '[ "$(grep -c . <<<"$out")" = 1 ] && grep -q "needs Linux 2.6.22 or later; this router runs 2.4.20" <<<"$out"'
+	check "nothing is installed by the refused runs" \
+		eval '[ ! -e "$R/tmp/camtls" ] && [ ! -e "$R/tmp/etc/config" ] && [ -z "$(find "$R/tmp" -maxdepth 1 -name "camtls-install.*")" ]'
+	rm -f "$R/bin/uname" "$R/bin/busybox"
+	ln -s /usr/bin/busybox "$R/bin/uname"
+
 	kill "$wan" 2>/dev/null
 }
 
