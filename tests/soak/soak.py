@@ -92,7 +92,7 @@ ACCEPT_ERRORS_PER_PHASE = 3
 STREAM_END_AFTER_KILL = 5.0
 LEAK_SLOPE_KIB_MIN = 4.0   # second-half RSS growth that counts as a leak
 FLOOD_ROUNDS = 6
-FLOOD_GROWTH_KIB = 256     # anonymous RSS at rest: last flood round against the middle one
+FLOOD_SLOPE_KIB = 128      # anonymous RSS at rest, growth per flood round (least squares)
 
 # Lines in camtls's log (stderr: "LEVEL [module] message").
 ACCEPT_ERROR = re.compile(r"\baccepting on\b")
@@ -1568,11 +1568,13 @@ class Memory:
             t_flood = now()
             f.start()
             time.sleep(60)
-            f.stop()
+            connects = f.stop()["connects"]
             peak = max((s["rss"] for s in self.sampler.window("camtls", t_flood, now())),
                        default=None)
             time.sleep(60)
-            self.floods.append((peak, self.sample()))
+            rest = self.sample()
+            rest["connects"] = connects
+            self.floods.append((peak, rest))
         self.alive = self.c.alive()
         self.exit_code = self.c.stop()
 
@@ -1650,18 +1652,26 @@ class Memory:
         out.append(table(["round", "RSS peak, KiB", "RSS at rest, KiB", "anonymous at rest, KiB",
                           "descriptors at rest"], rows))
         out.append("")
-        growth = self.flood_growth()
-        out.append("Anonymous memory at rest after round %d is %+d KiB against round %d: %s."
-                   % (FLOOD_ROUNDS, growth, FLOOD_ROUNDS // 2,
+        slope = self.flood_slope()
+        connects = sum(r["connects"] for _, r in self.floods) / len(self.floods)
+        out.append("Anonymous memory at rest changes by %+.0f KiB a round (least squares over "
+                   "the %d rounds; %.0f flood connections a round, so %+.1f bytes a "
+                   "connection): %s."
+                   % (slope, FLOOD_ROUNDS, connects, slope * 1024 / max(1.0, connects),
                       "memory kept by the allocator (and caches that fill up) and used again, "
-                      "not a leak" if growth <= FLOOD_GROWTH_KIB else
-                      "it still grows with every flood"))
+                      "not a leak" if slope <= FLOOD_SLOPE_KIB else
+                      "it grows with every flood"))
         return "\n".join(out) + "\n"
 
-    def flood_growth(self):
-        """Over the second half of the rounds, as for the steady load: the
-        first rounds fill what is bounded (the TLS session cache, buffers)."""
-        return self.floods[-1][1]["anon"] - self.floods[FLOOD_ROUNDS // 2 - 1][1]["anon"]
+    def flood_slope(self):
+        """KiB a round that anonymous memory at rest gains, least squares over
+        the rounds: from one round to the next it swings by a few hundred KiB
+        either way with any allocator, a leak adds the same every round."""
+        ys = [r["anon"] for _, r in self.floods]
+        xs = list(range(len(ys)))
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        den = sum((x - mx) ** 2 for x in xs)
+        return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
 
     def missed(self):
         out = []
@@ -1669,10 +1679,9 @@ class Memory:
         if a["growing"]:
             out.append(("memory", "anonymous memory levels off (second-half slope <= %.0f "
                         "KiB/min)" % LEAK_SLOPE_KIB_MIN, "%.1f KiB/min" % a["slope"]))
-        if self.flood_growth() > FLOOD_GROWTH_KIB:
-            out.append(("memory", "anonymous memory at rest after flood %d within %d KiB of "
-                        "after flood %d" % (FLOOD_ROUNDS, FLOOD_GROWTH_KIB, FLOOD_ROUNDS // 2),
-                        "%+d KiB" % self.flood_growth()))
+        if self.flood_slope() > FLOOD_SLOPE_KIB:
+            out.append(("memory", "anonymous memory at rest gains <= %d KiB a flood round"
+                        % FLOOD_SLOPE_KIB, "%+.0f KiB a round" % self.flood_slope()))
         if not self.alive:
             out.append(("memory", "camtls still running", "exited"))
         if self.loaded["breaks"]:
