@@ -33,6 +33,16 @@ mips*)
   rustflags="$rustflags -C relocation-model=static" ;;
 esac
 case $triple in
+mips*)
+  # A MIPS32 release 1 CPU gets one line and exit 2, not SIGILL: the entry
+  # point checks first, in release 1 instructions (mk/mips-r2-check.S).
+  zig=$(python3 -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')
+  case $triple in mipsel-*) zt=mipsel-linux-musleabi ;; *) zt=mips-linux-musleabi ;; esac
+  check=$cache/mips-r2-check-$triple.o
+  "$zig" cc -target "$zt" -mcpu=mips32 -fno-pic -c "$here/mips-r2-check.S" -o "$check"
+  rustflags="$rustflags -C link-arg=$check -C link-arg=-Wl,-e,camtls_start" ;;
+esac
+case $triple in
 mips-*)
   # Big-endian MIPS: the reactor must not use a timerfd (src/compat.rs).
   rustflags="$rustflags -C link-arg=-Wl,--wrap=timerfd_create" ;;

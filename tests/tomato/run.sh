@@ -529,6 +529,16 @@ suites_on_floor() {
 		done
 	done
 	[ -n "$MIPSEL_BIN" ] || return 0
+	# Its CPU baseline, MIPS32 release 2: a 74K core (RT-N66U, RT-N16) runs
+	# it, a release 1 core (4Kc here, BMIPS3300 in old routers) gets one line.
+	local out rc
+	out=$(qemu-mipsel-static -cpu 4Kc "$MIPSEL_BIN" --version 2>&1)
+	rc=$?
+	echo "  | MIPS32 release 1 (qemu -cpu 4Kc): exit $rc: $out"
+	check "mipsel on a MIPS32 release 1 core: exit 2, one line naming release 2, no SIGILL" \
+		eval '[ $rc = 2 ] && [ "$(grep -c . <<<"$out")" = 1 ] && grep -q "MIPS32 release 2" <<<"$out"'
+	check "mipsel on a 74K core (qemu -cpu 74Kf): it runs" \
+		eval '[[ "$(qemu-mipsel-static -cpu 74Kf "$MIPSEL_BIN" --version)" == "camtls "* ]]'
 	# The mipsel build itself, its uname reporting FreshTomato MIPS's kernel.
 	suite_under "with the mipsel build, uname 2.6.22.19 (qemu)" \
 		"qemu-mipsel-static -r 2.6.22.19" e2e "$MIPSEL_BIN"
