@@ -92,12 +92,16 @@ fn stalled_name_lookups_take_one_thread_and_never_delay_address_routes() {
         return;
     }
     // A name server that never answers (and, bound, sends no ICMP either).
-    let dns = UdpSocket::bind("127.0.0.77:53").unwrap();
+    // Port 53 is the only one resolv.conf can name, so the address is this
+    // test process's own: suites for several binaries run side by side.
+    let pid = std::process::id();
+    let dns_ip = std::net::Ipv4Addr::new(127, 77, (pid >> 8) as u8, pid as u8);
+    let dns = UdpSocket::bind((dns_ip, 53)).unwrap();
     let dir = TempDir::new();
     let resolv = dir.path("resolv.conf");
     std::fs::write(
         &resolv,
-        "nameserver 127.0.0.77\noptions timeout:30 attempts:1\n",
+        format!("nameserver {dns_ip}\noptions timeout:30 attempts:1\n"),
     )
     .unwrap();
     let pair = write_pair(&dir, KeyKind::Ecdsa);
