@@ -37,22 +37,8 @@ const TLS12_RSA_SUITES: &[&str] = &[
 ];
 const GROUPS: &[&str] = &["X25519", "P-256", "P-384"];
 
-struct Server {
-    _dir: TempDir,
-    _backend: Backend,
-    proxy: Proxy,
-}
-
-fn server(kind: KeyKind) -> Server {
-    let dir = TempDir::new();
-    let pair = write_pair(&dir, kind);
-    let (backend, _heads) = Backend::fixed(HELLO);
-    let proxy = Proxy::start(&args(backend.addr, Some(&pair), &["--log-level", "debug"]));
-    Server {
-        _dir: dir,
-        _backend: backend,
-        proxy,
-    }
+fn server(kind: KeyKind) -> Served {
+    serve_fixed(kind, HELLO)
 }
 
 /// What one handshake negotiated.

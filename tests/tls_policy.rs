@@ -19,22 +19,8 @@ use support::*;
 
 const HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
-struct Setup {
-    _dir: TempDir,
-    _backend: Backend,
-    proxy: Proxy,
-}
-
-fn start(kind: KeyKind) -> Setup {
-    let dir = TempDir::new();
-    let pair = write_pair(&dir, kind);
-    let (backend, _heads) = Backend::fixed(HELLO);
-    let proxy = Proxy::start(&args(backend.addr, Some(&pair), &["--log-level", "debug"]));
-    Setup {
-        _dir: dir,
-        _backend: backend,
-        proxy,
-    }
+fn start(kind: KeyKind) -> Served {
+    serve_fixed(kind, HELLO)
 }
 
 /// A client with only what `configure` allows; any version unless told.

@@ -309,6 +309,27 @@ pub fn args(backend: SocketAddr, pair: Option<&CertFiles>, extra: &[&str]) -> Ve
     a
 }
 
+/// camtls at debug level with a new certificate of `kind`, in front of a
+/// backend that answers every request with `response`; all three live as
+/// long as this does.
+pub struct Served {
+    _dir: TempDir,
+    _backend: Backend,
+    pub proxy: Proxy,
+}
+
+pub fn serve_fixed(kind: KeyKind, response: &'static [u8]) -> Served {
+    let dir = TempDir::new();
+    let pair = write_pair(&dir, kind);
+    let (backend, _heads) = Backend::fixed(response);
+    let proxy = Proxy::start(&args(backend.addr, Some(&pair), &["--log-level", "debug"]));
+    Served {
+        _dir: dir,
+        _backend: backend,
+        proxy,
+    }
+}
+
 /// A TLS client that trusts anything: these tests check the proxy, not PKI.
 pub fn tls_connect(addr: SocketAddr) -> SslStream<TcpStream> {
     tls_connect_with(addr, |_| {})
