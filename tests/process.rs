@@ -401,8 +401,28 @@ fn daemon_start_errors_after_detaching_reach_the_terminal() {
         err.contains("cannot write pid file") && err.contains("no-such-dir"),
         "{err}"
     );
-    // Nothing was left serving.
-    assert!(std::net::TcpStream::connect(listen).is_err());
+    // Nothing was left running: no process has this test's pid-file path on
+    // its command line. (A check of the port could meet another test's
+    // listener that got the same number since.)
+    let path = unwritable.as_os_str().as_encoded_bytes().to_vec();
+    let lingering = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                && std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|cmdline| find(&cmdline, &path).is_some())
+        })
+    };
+    let deadline = Instant::now() + WAIT;
+    while lingering() {
+        assert!(
+            Instant::now() < deadline,
+            "the detached child is still running"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
