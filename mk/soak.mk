@@ -10,7 +10,8 @@
 #                      then at rest, after a minute of attack, and at rest
 #                      after each of 6 one-minute floods (a leak grows with
 #                      each, memory the allocator keeps does not); writes
-#                      docs/security.md
+#                      docs/security.md, and every sample to
+#                      target/soak-memory.json
 #
 # Each fails with the targets it missed. prlimit (util-linux) starts the
 # camtls that runs out of descriptors.
@@ -31,4 +32,4 @@ soak: deps $(SOAK_BIN)
 	$(SOAK) --phase-seconds $(SOAK_PHASE_SECONDS) --out docs/security.md
 
 soak-memory: deps $(SOAK_BIN)
-	$(SOAK) --memory $(SOAK_MEMORY_SECONDS) --out docs/security.md
+	$(SOAK) --memory $(SOAK_MEMORY_SECONDS) --out docs/security.md --data target/soak-memory.json

@@ -48,6 +48,7 @@ import argparse
 import errno
 import hashlib
 import heapq
+import json
 import os
 import random
 import re
@@ -1592,7 +1593,9 @@ class Memory:
             den = sum((x - mx) ** 2 for x in xs)
             slope = sum((x - mx) * (y - my) for x, y in zip(xs, half)) / den if den else 0.0
         level = next((m for m in range(n) if max(rss[m:]) - rss[m] <= 64), None)
-        growing = bool(half) and slope > LEAK_SLOPE_KIB_MIN and (half[-1] - half[0]) > 256
+        # The second condition only keeps one allocator step (a few pages)
+        # from counting as a trend in a short run.
+        growing = bool(half) and slope > LEAK_SLOPE_KIB_MIN and (half[-1] - half[0]) > 64
         return {"slope": slope, "level": level, "growing": growing,
                 "first": rss[0], "last": rss[-1], "peak": max(rss)}
 
@@ -1662,6 +1665,13 @@ class Memory:
                       "not a leak" if slope <= FLOOD_SLOPE_KIB else
                       "it grows with every flood"))
         return "\n".join(out) + "\n"
+
+    def data(self):
+        """Every figure of the run, for reading again later."""
+        return {"binary": self.binary, "features": self.features, "minutes": self.minutes,
+                "loaded": self.loaded, "rest_after_load": self.rest_after_load,
+                "attack_peak": self.attack_peak, "rest_after_attack": self.rest_after_attack,
+                "floods": self.floods}
 
     def flood_slope(self):
         """KiB a round that anonymous memory at rest gains, least squares over
@@ -1756,6 +1766,7 @@ def main():
     ap.add_argument("--out", help="write the figures between the markers of this file")
     ap.add_argument("--phases", help="only these phases, e.g. attack,flood (the figures are "
                     "then not written to --out)")
+    ap.add_argument("--data", metavar="FILE", help="memory mode: every sample as JSON in FILE")
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
     args = ap.parse_args()
     if not os.path.isfile(args.camtls):
@@ -1783,6 +1794,9 @@ def main():
     finally:
         run.cleanup()
     print(body)
+    if args.memory and args.data:
+        with open(args.data, "w") as f:
+            json.dump(run.data(), f, indent=1)
     if args.out and not args.phases:
         if write_block(args.out, begin, end, body):
             log("wrote %s" % args.out)
