@@ -14,6 +14,9 @@
 #                       and checked the same way
 #   make dist-source    dist/camtls-VERSION.tar.gz, the source release the
 #                       feed Makefile's PKG_SOURCE names, and its .sha256
+#   make feed           dist/openwrt-feed/camtls/, the feed package as it is
+#                       submitted: openwrt-package/camtls with PKG_HASH set to
+#                       that tarball's (RELEASE_URL=... for a mirror's URL)
 #   make test-openwrt   the tests, packing only the emulated targets' binaries,
 #                       both kinds; and the feed Makefile expanded with
 #                       OpenWrt's rust-package.mk (tests/openwrt/feed.sh)
@@ -60,15 +63,38 @@ $(call apk_file,$(1)): $(call dist_bin,$(1)) $(OPENWRT_FILES) openwrt-package/ap
 endef
 $(foreach t,$(RELEASE_TARGETS),$(eval $(call openwrt_apk_rule,$(t))))
 
-.PHONY: ipk apk test-openwrt openwrt-parts dist-source
+.PHONY: ipk apk test-openwrt openwrt-parts dist-source feed
 
 # The committed tree at HEAD (not uncommitted changes), as
-# camtls-VERSION/...: git archive gives the same bytes for the same commit
-# (its mtimes are the commit's), and gzip -n stores no name or time.
+# camtls-VERSION/...: the same bytes for the same commit, whoever makes it.
+# git archive sorts the entries and gives every one the commit's time, owner
+# root (0/0); the modes are pinned (0644, 0755 for executables and
+# directories) and no line endings are converted, whatever the user's git
+# config says; gzip -n stores no name or time. Published as the release's
+# source (docs/openwrt.md), made from the tag vVERSION.
+DIST_SOURCE := $(DIST)/camtls-$(VERSION).tar.gz
 dist-source:
 	@mkdir -p $(DIST)
-	git archive --format=tar --prefix=camtls-$(VERSION)/ HEAD | gzip -9n >$(DIST)/camtls-$(VERSION).tar.gz
-	cd $(DIST) && sha256sum camtls-$(VERSION).tar.gz | tee camtls-$(VERSION).tar.gz.sha256
+	git -c tar.umask=0022 -c core.autocrlf=false -c core.eol=lf \
+	  archive --format=tar --prefix=camtls-$(VERSION)/ HEAD | gzip -9n >$(DIST_SOURCE).tmp
+	mv $(DIST_SOURCE).tmp $(DIST_SOURCE)
+	cd $(DIST) && sha256sum $(notdir $(DIST_SOURCE)) | tee $(notdir $(DIST_SOURCE)).sha256
+
+# The feed package for that tarball: openwrt-package/camtls as it is in the
+# checkout, with PKG_HASH the tarball's and, if RELEASE_URL is set, that
+# directory as PKG_SOURCE_URL (a mirror of the release files).
+FEED_DIR := $(DIST)/openwrt-feed
+RELEASE_URL ?=
+feed: dist-source
+	@git diff --quiet HEAD -- openwrt-package/camtls || \
+	  echo "feed: openwrt-package/camtls has uncommitted changes; the tarball has the committed tree" >&2
+	rm -rf $(FEED_DIR)/camtls
+	@mkdir -p $(FEED_DIR)
+	cp -R openwrt-package/camtls $(FEED_DIR)/camtls
+	hash=$$(cut -d' ' -f1 $(DIST_SOURCE).sha256); \
+	sed -i "s/^PKG_HASH:=.*/PKG_HASH:=$$hash/" $(FEED_DIR)/camtls/Makefile
+	$(if $(RELEASE_URL),sed -i 's|^PKG_SOURCE_URL:=.*|PKG_SOURCE_URL:=$(RELEASE_URL)|' $(FEED_DIR)/camtls/Makefile)
+	@grep -E '^PKG_(SOURCE|SOURCE_URL|HASH):=' $(FEED_DIR)/camtls/Makefile
 
 # The parts alone (the tests build them too): prints where they are.
 openwrt-parts: deps
