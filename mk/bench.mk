@@ -1,4 +1,5 @@
-# make bench: camtls against nginx and stunnel on this machine (issue 7):
+# make bench: camtls against nginx, haproxy, stunnel and hitch on this
+# machine (issues 7 and 13):
 # CPU, latency, throughput and memory, with the single-core limits from
 # `openssl speed`; writes docs/performance.md. Not part of `make test`: it
 # takes minutes and its figures depend on the machine.
@@ -6,7 +7,7 @@
 # It measures the static x86_64 release binary (built first, mk/release.mk),
 # as shipped; BENCH_STATIC=0 measures the host build instead, without the
 # cross toolchain. The report names the binary.
-BENCH_APT_PACKAGES := nginx stunnel4 wrk curl openssl util-linux
+BENCH_APT_PACKAGES := nginx haproxy stunnel4 hitch wrk curl openssl util-linux
 BENCH_ROUNDS ?= 3
 BENCH_SECONDS ?= 5
 BENCH_STATIC ?= 1
@@ -34,3 +35,21 @@ bench-profile: deps
 	rm -rf $(BENCH_PROFILE_DIR)
 	python3 tests/bench/bench.py --camtls target/profile/release/camtls \
 	  --proxies camtls,nginx --profile $(BENCH_PROFILE_DIR) --seconds $(BENCH_SECONDS)
+
+# make bench-mips: camtls for mipsel against Debian 12's own mipsel nginx and
+# stunnel4, all under qemu-user, in guest instructions per request, handshake
+# and MiB (a TCG plugin counts them) and guest memory with 20 idle
+# connections; writes its own block of docs/performance.md. The sysroot, the
+# plugin and qemu's plugin header are made once under BENCH_MIPS_CACHE by
+# tests/bench/mips-setup.sh. Not part of `make test`; about a minute a round.
+BENCH_MIPS_APT_PACKAGES := qemu-user gcc libc6-dev xz-utils nginx curl openssl util-linux
+BENCH_MIPS_BIN := $(call dist_bin,mipsel-unknown-linux-musl)
+BENCH_MIPS_CACHE = $(CAMTLS_CACHE)/bench-mips
+BENCH_MIPS_ROUNDS ?= 2
+
+.PHONY: bench-mips
+bench-mips: $(BENCH_MIPS_BIN)
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_MIPS_APT_PACKAGES)"
+	tests/bench/mips-setup.sh $(BENCH_MIPS_CACHE)
+	python3 tests/bench/bench_mips.py --camtls $(BENCH_MIPS_BIN) --cache $(BENCH_MIPS_CACHE) \
+	  --rounds $(BENCH_MIPS_ROUNDS) --out docs/performance.md

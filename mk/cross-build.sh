@@ -59,6 +59,17 @@ x86_64-* | mips* | armv7*)
   export CAMTLS_OLD_KERNELS=1 ;;
 esac
 case $triple in
+mips* | armv7*)
+  # 32-bit time64: a kernel before 5.1 gets clock_gettime directly, found
+  # out once, instead of musl's clock_gettime64 then clock_gettime on every
+  # read (src/compat.rs).
+  # With a 64-bit time_t these are musl's symbols for clock_gettime, time
+  # and gettimeofday.
+  for f in __clock_gettime64 __time64 __gettimeofday_time64; do
+    rustflags="$rustflags -C link-arg=-Wl,--wrap=$f"
+  done ;;
+esac
+case $triple in
 x86_64-*)
   # rustix (polling's epoll, async-io's sockets) would make raw system calls
   # here, past the wrappers above; through musl, as on MIPS, where rustix has

@@ -145,3 +145,181 @@ mod old_kernel {
         set_flags(plain(), flags)
     }
 }
+
+/// 32-bit MIPS and ARM: musl reads the clock with `clock_gettime64` (Linux
+/// 5.1) and, when the kernel answers ENOSYS, with `clock_gettime`, on every
+/// read: two system calls per read on FreshTomato's 2.6.22 and 2.6.36
+/// kernels. These wrappers of `clock_gettime`, `time` and `gettimeofday`
+/// (with a 64-bit time_t their symbols are `__clock_gettime64`, `__time64`
+/// and `__gettimeofday_time64`, which Rust's libc and OpenSSL call) find
+/// out once, at the first read, whether the kernel has `clock_gettime64`: not
+/// if it reports a release before 5.1, nor if it answers ENOSYS to one call.
+/// Such a kernel then gets `clock_gettime` directly, its 32-bit timespec
+/// widened here; any other kernel gets musl's own function, vDSO and all, as
+/// before. (Reads that musl makes inside itself, such as its resolver's, are
+/// not reached by `--wrap` and still pay two calls.)
+#[cfg(all(
+    target_os = "linux",
+    target_env = "musl",
+    target_pointer_width = "32",
+    any(target_arch = "mips", target_arch = "arm")
+))]
+mod time32 {
+    use super::before_5_1;
+    use nix::libc::{self, c_int, c_long, c_void};
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+    #[cfg(target_arch = "mips")]
+    const SYS_CLOCK_GETTIME: c_long = 4263;
+    #[cfg(target_arch = "mips")]
+    const SYS_CLOCK_GETTIME64: c_long = 4403;
+    #[cfg(target_arch = "arm")]
+    const SYS_CLOCK_GETTIME: c_long = 263;
+    #[cfg(target_arch = "arm")]
+    const SYS_CLOCK_GETTIME64: c_long = 403;
+
+    const UNKNOWN: u8 = 0;
+    const TIME64: u8 = 1;
+    const TIME32: u8 = 2;
+    static KERNEL: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    extern "C" {
+        fn __real___clock_gettime64(clock: c_int, ts: *mut c_void) -> c_int;
+        fn __real___time64(t: *mut i64) -> i64;
+        fn __real___gettimeofday_time64(tv: *mut c_void, tz: *mut c_void) -> c_int;
+    }
+
+    /// Whether this kernel lacks `clock_gettime64`, found out once.
+    fn time32_only() -> bool {
+        match KERNEL.load(Relaxed) {
+            TIME64 => return false,
+            TIME32 => return true,
+            _ => {}
+        }
+        let saved = nix::errno::Errno::last_raw();
+        let old = before_5_1(&release()) || {
+            let mut ts = [0i64; 2];
+            // SAFETY: a 16-byte buffer, as the kernel's 64-bit timespec.
+            let r = unsafe {
+                libc::syscall(SYS_CLOCK_GETTIME64, libc::CLOCK_MONOTONIC, ts.as_mut_ptr())
+            };
+            r < 0 && nix::errno::Errno::last_raw() == libc::ENOSYS
+        };
+        nix::errno::Errno::set_raw(saved);
+        KERNEL.store(if old { TIME32 } else { TIME64 }, Relaxed);
+        old
+    }
+
+    fn release() -> [u8; 65] {
+        // SAFETY: uname fills the struct it is given.
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        let mut out = [0u8; 65];
+        if unsafe { libc::uname(&mut u) } == 0 {
+            for (o, c) in out.iter_mut().zip(u.release.iter()) {
+                *o = *c as u8;
+            }
+        }
+        out
+    }
+
+    /// The clock read the old way, into musl's 64-bit `struct timespec`
+    /// (tv_sec, then tv_nsec in the low half of the next 8 bytes, whichever
+    /// the byte order: one i64 store fills it and its padding).
+    unsafe fn clock32(clock: c_int, ts: *mut i64) -> c_int {
+        let mut t32: [c_long; 2] = [0; 2];
+        // SAFETY: the old call writes two longs.
+        let r = unsafe { libc::syscall(SYS_CLOCK_GETTIME, clock, t32.as_mut_ptr()) } as c_int;
+        if r == 0 {
+            // SAFETY: the caller's timespec is 16 bytes.
+            unsafe {
+                *ts = t32[0] as i64;
+                *ts.add(1) = t32[1] as i64;
+            }
+        }
+        r
+    }
+
+    /// # Safety
+    /// As clock_gettime(3).
+    #[no_mangle]
+    pub unsafe extern "C" fn __wrap___clock_gettime64(clock: c_int, ts: *mut c_void) -> c_int {
+        if time32_only() {
+            unsafe { clock32(clock, ts as *mut i64) }
+        } else {
+            unsafe { __real___clock_gettime64(clock, ts) }
+        }
+    }
+
+    /// # Safety
+    /// As time(3).
+    #[no_mangle]
+    pub unsafe extern "C" fn __wrap___time64(t: *mut i64) -> i64 {
+        if !time32_only() {
+            return unsafe { __real___time64(t) };
+        }
+        let mut ts = [0i64; 2];
+        unsafe { clock32(libc::CLOCK_REALTIME, ts.as_mut_ptr()) };
+        if !t.is_null() {
+            unsafe { *t = ts[0] };
+        }
+        ts[0]
+    }
+
+    /// # Safety
+    /// As gettimeofday(3): musl's 64-bit `struct timeval` (two 8-byte fields).
+    #[no_mangle]
+    pub unsafe extern "C" fn __wrap___gettimeofday_time64(
+        tv: *mut c_void,
+        tz: *mut c_void,
+    ) -> c_int {
+        if !time32_only() {
+            return unsafe { __real___gettimeofday_time64(tv, tz) };
+        }
+        if tv.is_null() {
+            return 0;
+        }
+        let mut ts = [0i64; 2];
+        unsafe { clock32(libc::CLOCK_REALTIME, ts.as_mut_ptr()) };
+        let tv = tv as *mut i64;
+        unsafe {
+            *tv = ts[0];
+            *tv.add(1) = ts[1] / 1000;
+        }
+        0
+    }
+}
+
+/// Whether a kernel release string (NUL-padded, as uname gives it) names a
+/// Linux before 5.1, the first with the 32-bit time64 calls. Anything that
+/// does not parse counts as new.
+#[allow(dead_code)]
+fn before_5_1(release: &[u8]) -> bool {
+    let s = release.split(|&c| c == 0).next().unwrap_or_default();
+    let mut parts = s.split(|&c| !c.is_ascii_digit());
+    let num = |p: Option<&[u8]>| -> Option<u32> { std::str::from_utf8(p?).ok()?.parse().ok() };
+    match (num(parts.next()), num(parts.next())) {
+        (Some(major), Some(minor)) => (major, minor) < (5, 1),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::before_5_1;
+
+    #[test]
+    fn kernels_before_5_1() {
+        for old in [
+            "2.6.22.19",
+            "2.6.36.4brcmarm",
+            "4.19.0",
+            "5.0.21",
+            "3.10.14\0\0\0",
+        ] {
+            assert!(before_5_1(old.as_bytes()), "{old}");
+        }
+        for new in ["5.1.0", "5.10.0-rc1", "6.6.73", "10.0", "", "x", "5"] {
+            assert!(!before_5_1(new.as_bytes()), "{new}");
+        }
+    }
+}

@@ -239,13 +239,15 @@ class Quota:
 class Server:
     """A process group started pinned to a core; stopped with SIGTERM."""
 
+    start_timeout = 10.0  # seconds until its port must be open
+
     def __init__(self, name, cmd, core, port, prefix=(), cwd=None):
         self.name, self.port = name, port
         self.proc = subprocess.Popen(list(prefix) + ["taskset", "-c", str(core)] + cmd,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      cwd=cwd, start_new_session=True)
         try:
-            wait_port(port, self.proc)
+            wait_port(port, self.proc, self.start_timeout)
         except RuntimeError as e:
             err = self.stop()
             raise RuntimeError("%s: %s %s" % (name, e, err.strip()[-400:]))
@@ -311,6 +313,9 @@ class Proxy:
     """One product under test: serves ECDSA on port_ec and RSA on port_rsa."""
 
     name = ""
+    # bench_mips.py sets this to run every proxy under qemu-user: a function
+    # from the native command to the command to run instead.
+    launcher = None
 
     def __init__(self, wd, certs, backend_port):
         self.wd, self.certs, self.backend = wd, certs, backend_port
@@ -319,6 +324,9 @@ class Proxy:
 
     def start(self, prefix=()):
         raise NotImplementedError
+
+    def command(self, cmd):
+        return self.launcher(cmd) if self.launcher else cmd
 
     def binary(self):
         """The executable's path (its size is reported)."""
@@ -355,7 +363,8 @@ class Camtls(Proxy):
                    # the default caps (128 in all, 32 per address) are below
                    # the idle-connection test, whose clients share 127.0.0.1
                    "--max-connections", "512", "--max-per-address", "512"]
-            self.servers.append(Server("camtls " + kind, cmd, PROXY_CORE, port, prefix))
+            self.servers.append(Server("camtls " + kind, self.command(cmd), PROXY_CORE, port,
+                                       prefix))
 
     def pids(self, kind="ec"):
         return self.servers[0 if kind == "ec" else 1].pids()
@@ -383,7 +392,8 @@ class Nginx(Proxy):
     proxy_set_header Connection "";
     upstream backend {{ server 127.0.0.1:{b}; keepalive 64; }}
 {servers}""".format(b=self.backend, servers=servers))
-        s = Server("nginx", ["nginx", "-p", self.wd, "-c", conf], PROXY_CORE, self.port_ec, prefix)
+        s = Server("nginx", self.command(["nginx", "-p", self.wd, "-c", conf]), PROXY_CORE,
+                   self.port_ec, prefix)
         self.servers.append(s)
         wait_port(self.port_rsa, s.proc)
 
@@ -404,7 +414,7 @@ class Stunnel(Proxy):
                 kind, port, self.backend, cert, key)
         with open(path, "w") as f:
             f.write(text)
-        s = Server("stunnel", [PEER_COMMANDS["stunnel"], path],
+        s = Server("stunnel", self.command([PEER_COMMANDS["stunnel"], path]),
                    PROXY_CORE, self.port_ec, prefix)
         self.servers.append(s)
         wait_port(self.port_rsa, s.proc)
@@ -454,7 +464,8 @@ backend camera
 """.format(kind=kind, port=port, pem=combined_pem(self.wd, self.certs, kind))
         with open(path, "w") as f:
             f.write(text)
-        s = Server("haproxy", ["haproxy", "-db", "-f", path], PROXY_CORE, self.port_ec, prefix)
+        s = Server("haproxy", self.command(["haproxy", "-db", "-f", path]), PROXY_CORE,
+                   self.port_ec, prefix)
         self.servers.append(s)
         wait_port(self.port_rsa, s.proc)
 
@@ -491,7 +502,8 @@ log-level = 0
 """.format(port=port, pem=combined_pem(self.wd, self.certs, kind))
         with open(path, "w") as f:
             f.write(text)
-        s = Server("hitch", ["hitch", "--config", path], PROXY_CORE, self.port_ec, prefix)
+        s = Server("hitch", self.command(["hitch", "--config", path]), PROXY_CORE,
+                   self.port_ec, prefix)
         self.servers.append(s)
         wait_port(self.port_rsa, s.proc)
 
@@ -1154,15 +1166,21 @@ def report(args, info, limits, rounds, router_rounds, quota, notes, sizes, bin_s
     return "\n".join(out) + "\n"
 
 
-def write_doc(path, body):
+def write_doc(path, body, begin=BEGIN, end=END, after=None):
+    """Replaces the text between the begin and end markers of the file with
+    body. Without the markers the block goes after the line `after` names
+    (another block's end marker), or else at the top."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError:
         text = ""
-    block = BEGIN + "\n" + body + END
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    block = begin + "\n" + body + end
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    elif after and after in text:
+        cut = text.index(after) + len(after)
+        text = text[:cut] + "\n\n" + block + text[cut:]
     else:
         text = "# Performance\n\n" + block + "\n" + text
     with open(path, "w") as f:

@@ -2,9 +2,15 @@
  * enosys: run a command as if on an older Linux kernel, by answering ENOSYS
  * to every x86_64 system call that kernel did not have yet.
  *
- *   enosys --floor 2.6.36 [--deny NR]... [--] COMMAND [ARG]...
+ *   enosys --floor 2.6.36 [--deny NR]... [--allow NR]... [--] COMMAND [ARG]...
  *                                                 run COMMAND under the filter,
- *                                                 NR answering ENOSYS too
+ *                                                 --deny NR answering ENOSYS too,
+ *                                                 --allow NR answering as usual
+ *
+ * --allow is for qemu-user, which makes a guest's old calls with newer host
+ * ones (the guest's pipe with pipe2, its accept with accept4): allowing
+ * those host calls lets an emulated program run on the floor at all, while
+ * its other new calls (statx, getrandom, epoll_create1 ...) are refused.
  *   enosys --list 2.6.36                          print the calls it blocks
  *   enosys --call NR...                           make raw calls, print errnos
  *
@@ -216,14 +222,17 @@ static int blocked(const struct call *c, int floor)
 	return c->since > floor;
 }
 
-/* Calls given with --deny, answering ENOSYS whatever the floor. */
+/* Calls given with --deny, answering ENOSYS whatever the floor, and with
+ * --allow, answering whatever the floor. */
 static long denied[16];
 static int ndenied;
+static long allowed[16];
+static int nallowed;
 
 static void install(int floor)
 {
 	/* One jeq plus one ret per blocked call: BPF jumps reach only 255 ahead. */
-	static struct sock_filter prog[8 + 2 * NCALLS + 5 * NFLAGS + 2 * 16];
+	static struct sock_filter prog[8 + 2 * NCALLS + 5 * NFLAGS + 2 * 16 + 2 * 16];
 	struct sock_filter *p = prog;
 	struct sock_filter ret_enosys =
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
@@ -241,6 +250,10 @@ static void install(int floor)
 	for (int i = 0; i < ndenied; i++) {
 		*p++ = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, denied[i], 0, 1);
 		*p++ = ret_enosys;
+	}
+	for (int i = 0; i < nallowed; i++) {
+		*p++ = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, allowed[i], 0, 1);
+		*p++ = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	}
 	struct sock_filter ret_einval =
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA));
@@ -279,7 +292,7 @@ static void install(int floor)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: enosys --floor VERSION [--deny NR]... [--] COMMAND [ARG]...\n"
+	fprintf(stderr, "usage: enosys --floor VERSION [--deny NR]... [--allow NR]... [--] COMMAND [ARG]...\n"
 			"       enosys --list VERSION\n"
 			"       enosys --call NR...\n");
 	exit(2);
@@ -342,8 +355,13 @@ int main(int argc, char **argv)
 		usage();
 	int floor = parse_version(argv[2]);
 	int first = 3;
-	while (first + 1 < argc && strcmp(argv[first], "--deny") == 0 && ndenied < 16) {
-		denied[ndenied++] = strtol(argv[first + 1], NULL, 0);
+	for (;;) {
+		if (first + 1 < argc && strcmp(argv[first], "--deny") == 0 && ndenied < 16)
+			denied[ndenied++] = strtol(argv[first + 1], NULL, 0);
+		else if (first + 1 < argc && strcmp(argv[first], "--allow") == 0 && nallowed < 16)
+			allowed[nallowed++] = strtol(argv[first + 1], NULL, 0);
+		else
+			break;
 		first += 2;
 	}
 	if (first < argc && strcmp(argv[first], "--") == 0)
