@@ -42,9 +42,9 @@ if [ ! -f "$sysroot/.complete" ]; then
   echo "bench-mips: Debian 12 mipsel $MEASURED and their libraries into $sysroot"
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
   cat >"$apt_dir/sources.list" <<'EOF'
-deb [arch=mipsel] http://deb.debian.org/debian bookworm main
-deb [arch=mipsel] http://deb.debian.org/debian bookworm-updates main
-deb [arch=mipsel] http://deb.debian.org/debian-security bookworm-security main
+deb [arch=mipsel signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb [arch=mipsel signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
+deb [arch=mipsel signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
 EOF
   : >"$apt_dir/status"
   apt-get "${apt_opts[@]}" update 2>&1 | grep -v 'unsandboxed' || true
@@ -90,9 +90,9 @@ if [ ! -f "$header" ]; then
   src=$cache/qemu-src/apt
   mkdir -p "$src/lists/partial" "$src/cache/archives/partial" "$src/download"
   cat >"$src/sources.list" <<'EOF'
-deb-src http://deb.debian.org/debian bookworm main
-deb-src http://deb.debian.org/debian bookworm-updates main
-deb-src http://deb.debian.org/debian-security bookworm-security main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
 EOF
   : >"$src/status"
   src_opts=(-o "Dir::Etc::SourceList=$src/sources.list" -o Dir::Etc::SourceParts=/nonexistent
