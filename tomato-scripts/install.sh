@@ -125,9 +125,10 @@ fetch() {
 	[ -f "$TMP/$1" ]
 }
 
+stopped=
 stop_running() {
 	if d=$(installed_config); then
-		[ -x "$d/camtls.shut" ] && "$d/camtls.shut"
+		[ -x "$d/camtls.shut" ] && "$d/camtls.shut" && stopped=1
 	fi
 }
 
@@ -175,8 +176,39 @@ write_script() {
 		*) printf '%s\n' "$line" ;;
 		esac
 	done <"$TMP/$1" >"$CONFIG/$1.new" &&
-		chmod 755 "$CONFIG/$1.new" && mv "$CONFIG/$1.new" "$CONFIG/$1" ||
-		die "cannot write $CONFIG/$1"
+		chmod 755 "$CONFIG/$1.new" ||
+		undo "cannot write $CONFIG/$1"
+}
+
+# Kilobytes that files $2... in directory $1 take.
+used_kb() {
+	d=$1
+	shift
+	kb=0
+	for f in "$@"; do
+		[ -f "$d/$f" ] && kb=$((kb + $(wc -c <"$d/$f") / 1024))
+	done
+	echo $kb
+}
+
+# Kilobytes for files $2... in directory $1 (which need not exist yet): what
+# its filesystem has free, and what those files take now.
+room_kb() {
+	m=$1
+	while [ ! -d "$m" ]; do m=${m%/*}; done
+	kb=$(free_kb "${m:-/}")
+	echo $((${kb:-0} + $(used_kb "$@")))
+}
+
+# Stops with $*, after removing the new files written so far: what was
+# installed is left as it was (and camtls, if it was stopped, started again).
+undo() {
+	rm -f "$DEST.new" "$CONFIG/camtls.init.new" "$CONFIG/camtls.fire.new" "$CONFIG/camtls.shut.new"
+	if [ -n "$stopped" ] && d=$(installed_config); then
+		"$d/camtls.fire"
+		"$d/camtls.init"
+	fi
+	die "$*"
 }
 
 install() {
@@ -250,7 +282,13 @@ install() {
 		"$TMP/camtls" --check --cert "$TMP/c.pem" --key "$TMP/k.pem" "$@" ||
 		die "the routes or options were not accepted: $ROUTES${OPTS:+ $OPTS}"
 
-	need=$(($(wc -c <"$TMP/camtls") / 1024 + 64))
+	# Room: the binary, the scripts if they share its filesystem, and a
+	# margin for the filesystem's own blocks (JFFS2 needs some to
+	# reclaim space). The binary being replaced in a place counts as room.
+	bin_kb=$(($(wc -c <"$TMP/camtls") / 1024 + 1))
+	scripts_kb=$(($(cat "$TMP/camtls.init" "$TMP/camtls.fire" "$TMP/camtls.shut" | wc -c) / 1024 + 1))
+	margin=64
+	old_bin=$([ -n "$old_config" ] && setting "$old_config/camtls.init" BIN)
 	entware=
 	[ -x /opt/bin/opkg ] && entware=1
 	DEST=
@@ -259,51 +297,86 @@ install() {
 		/jffs/*) mounted /jffs && writable /jffs || continue ;;
 		/opt/*) writable /opt || continue ;;
 		esac
-		mkdir -p "$dir" 2>/dev/null || continue
-		have=$(free_kb "$dir")
-		# An upgrade frees the old binary's space.
-		[ -f "$dir/camtls" ] && have=$((have + $(wc -c <"$dir/camtls") / 1024))
-		if [ "${have:-0}" -ge "$need" ]; then
+		want=$((bin_kb + margin))
+		[ "$dir" = /jffs/bin ] && want=$((want + scripts_kb))
+		have=$(room_kb "$dir" camtls)
+		[ "$dir" = /jffs/bin ] && have=$((have + $(used_kb /jffs/etc/config camtls.init camtls.fire camtls.shut)))
+		if [ "$have" -ge "$want" ]; then
 			DEST=$dir/camtls
 			break
 		fi
-		warn "$dir has ${have:-0} kB free, camtls needs $need kB"
-		rmdir "$dir" 2>/dev/null
+		warn "${dir%/*} has $have kB free for camtls, it needs $want kB"
 	done
-	[ -n "$DEST" ] || die "no room for camtls ($need kB) anywhere"
+	[ -n "$DEST" ] || die "no room for camtls ($((bin_kb + margin)) kB) anywhere; nothing was changed"
+	# An installed camtls that survives reboots is not replaced by one in RAM.
+	case "$DEST:$old_bin" in
+	/tmp/*:/jffs/* | /tmp/*:/opt/*)
+		die "not upgraded: ${old_bin%/*} has no room for this camtls, and in RAM it" \
+			"would be lost at reboot; the installed camtls is left as it was. Make" \
+			"room there (or use Entware), then run this again" ;;
+	esac
 
-	if mounted /jffs && writable /jffs; then
-		CONFIG=/jffs/etc/config
-	elif [ -n "$entware" ]; then
-		CONFIG=/opt/etc/config
-	else
+	if [ "${DEST#/tmp/}" != "$DEST" ]; then
+		# RAM only: no script in JFFS or on the USB drive would wait, boot
+		# after boot, for a binary that is gone.
 		CONFIG=/etc/config
+	elif mounted /jffs && writable /jffs &&
+		[ "$(room_kb /jffs/etc/config camtls.init camtls.fire camtls.shut)" -ge $((scripts_kb + 16)) ]; then
+		CONFIG=/jffs/etc/config
+	else
+		mounted /jffs && writable /jffs && warn "/jffs has no room for the scripts ($scripts_kb kB)"
+		CONFIG=/opt/etc/config
 	fi
-	mkdir -p "$CONFIG" || die "cannot create $CONFIG"
 
-	stop_running
-	# Scripts from an older install elsewhere would run twice.
-	if [ -n "$old_config" ] && [ "$old_config" != "$CONFIG" ]; then
-		rm -f "$old_config/camtls.init" "$old_config/camtls.fire" "$old_config/camtls.shut"
-	fi
-	old_bin=$([ -n "$old_config" ] && setting "$old_config/camtls.init" BIN)
-
-	cp "$TMP/camtls" "$DEST.new" && mv "$DEST.new" "$DEST" ||
-		die "cannot write $DEST"
-	[ -n "$old_bin" ] && [ "$old_bin" != "$DEST" ] && rm -f "$old_bin"
+	# Written beside the old files first: until all are there, nothing
+	# installed is changed, and a failure leaves it as it was.
+	mkdir -p "$CONFIG" "${DEST%/*}" 2>/dev/null || die "cannot create $CONFIG or ${DEST%/*}"
 	for f in camtls.init camtls.fire camtls.shut; do
 		write_script "$f"
 	done
+	# The new binary beside the old one if both fit; else the old one goes
+	# first (the upgrade's room counted it), once camtls is stopped.
+	fits=
+	[ "$(free_kb "${DEST%/*}")" -ge $((bin_kb + margin)) ] && fits=1
+	if [ -n "$fits" ]; then
+		cp "$TMP/camtls" "$DEST.new" || undo "cannot write $DEST"
+	fi
+	stop_running
+	if [ -z "$fits" ]; then
+		rm -f "$DEST"
+		cp "$TMP/camtls" "$DEST.new" || undo "cannot write $DEST (the old binary was removed to make room: run this again once there is room, or --uninstall)"
+	fi
+	mv "$DEST.new" "$DEST" || undo "cannot write $DEST"
+	for f in camtls.init camtls.fire camtls.shut; do
+		mv "$CONFIG/$f.new" "$CONFIG/$f" || die "cannot write $CONFIG/$f"
+	done
+	# Scripts from an older install elsewhere would run twice.
+	if [ -n "$old_config" ] && [ "$old_config" != "$CONFIG" ]; then
+		rm -f "$old_config/camtls.init" "$old_config/camtls.fire" "$old_config/camtls.shut"
+		rmdir "$old_config" "${old_config%/*}" 2>/dev/null
+	fi
+	if [ -n "$old_bin" ] && [ "$old_bin" != "$DEST" ]; then
+		rm -f "$old_bin"
+		rmdir "${old_bin%/*}" 2>/dev/null
+	fi
 	rm -rf "$TMP"
 	say "installed $version as $DEST, scripts in $CONFIG"
-	case "$DEST$CONFIG" in
-	/tmp/*) warn "$DEST or $CONFIG is in RAM and is lost at reboot: enable JFFS" \
-		"(Administration > JFFS) or Entware, then run this again" ;;
+	case "$DEST" in
+	/tmp/*)
+		if mounted /jffs; then
+			warn "$DEST and $CONFIG are in RAM and are lost at reboot: JFFS has too" \
+				"little room for camtls (see above). Make room in /jffs, or use Entware" \
+				"on a USB drive, then run this again"
+		else
+			warn "$DEST and $CONFIG are in RAM and are lost at reboot: enable JFFS" \
+				"(Administration > JFFS) or Entware, then run this again"
+		fi ;;
 	esac
 	# Tomato runs Init and the first Firewall before it mounts USB drives.
 	[ "$CONFIG" = /opt/etc/config ] &&
-		warn "without JFFS the scripts are on the USB drive, which is mounted" \
-			"after boot's Init and Firewall events: enable JFFS so camtls starts at boot"
+		warn "without room in JFFS the scripts are on the USB drive, which is mounted" \
+			"after boot's Init and Firewall events: enable JFFS (or make room in it)" \
+			"so camtls starts at boot"
 
 	"$CONFIG/camtls.fire"
 	"$CONFIG/camtls.init"

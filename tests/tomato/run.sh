@@ -438,6 +438,89 @@ router() {
 	check "no JFFS uninstall: nothing left" \
 		eval '[ ! -e "$R/tmp/camtls" ] && [ ! -e "$R/tmp/etc/config" ] && count_is /tmp/camtls/camtls 0'
 
+	# 11b. A small JFFS (MIPS routers with 8 MB of flash have a few hundred
+	#      kB), too small for the binary.
+	local binkb pid0 big=$R/tmp/camtls-big
+	binkb=$(($(stat -c %s "$BIN") / 1024))
+	mount -t tmpfs -o size=512k jffs "$R/jffs"
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 2>&1)
+	rc=$?
+	printf '  | %s\n' "$out"
+	check "small JFFS (512 kB), no Entware: installs, exit 0" [ $rc = 0 ]
+	says_room() {
+		local n
+		n=$(sed -n 's|^camtls: warning: /jffs has [0-9]* kB free for camtls, it needs \([0-9]*\) kB$|\1|p' <<<"$out")
+		[ -n "$n" ] && [ "$n" -gt "$binkb" ]
+	}
+	check "small JFFS: says how much room /jffs has and how much camtls needs" says_room
+	check "small JFFS: the binary and the scripts go to RAM together (/tmp/camtls, /etc/config)" \
+		eval '[ -x "$R/tmp/camtls/camtls" ] && [ -x "$R/tmp/etc/config/camtls.init" ]'
+	check "small JFFS: nothing is left in /jffs" [ -z "$(ls -A "$R/jffs")" ]
+	check "small JFFS: warns it is lost at reboot, and to make room in /jffs or use Entware" \
+		grep -q "lost at reboot: JFFS has too little room .* Make room in /jffs, or use Entware" <<<"$(tr '\n' ' ' <<<"$out")"
+	check "small JFFS: camtls serves" within 15 eval 'count_is /tmp/camtls/camtls 1 && serves 8443'
+	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
+	check "small JFFS uninstall: nothing left" \
+		eval '[ ! -e "$R/tmp/camtls" ] && [ ! -e "$R/tmp/etc/config" ] && [ -z "$(ls -A "$R/jffs")" ]'
+
+	# With Entware as well: the binary on the USB drive, the scripts (5 kB)
+	# in the small JFFS, where the boot-time Init finds them.
+	mount -t tmpfs -o size=32m opt "$R/opt"
+	mkdir -p "$R/opt/bin" && touch "$R/opt/bin/opkg" && chmod 755 "$R/opt/bin/opkg"
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 2>&1)
+	check "small JFFS with Entware: binary in /opt/bin, scripts in /jffs/etc/config" \
+		eval '[ $? = 0 ] && cmp -s "$BIN" "$R/opt/bin/camtls" && [ -x "$R/jffs/etc/config/camtls.init" ]'
+	check "small JFFS with Entware: camtls serves" within 15 eval 'count_is /opt/bin/camtls 1 && serves 8443'
+	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
+	# A JFFS with no room even for the scripts: they go to the USB drive,
+	# with the warnings that say so.
+	umount "$R/jffs"
+	mount -t tmpfs -o size=8k jffs "$R/jffs"
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 2>&1)
+	check "full JFFS with Entware: binary and scripts on the USB drive, JFFS untouched" \
+		eval '[ $? = 0 ] && [ -x "$R/opt/bin/camtls" ] && [ -x "$R/opt/etc/config/camtls.init" ] && [ -z "$(ls -A "$R/jffs")" ]'
+	check "full JFFS with Entware: warns that /jffs has no room for the scripts, and of the USB drive at boot" \
+		eval 'grep -q "/jffs has no room for the scripts" <<<"$out" && grep -q "mounted after boot" <<<"$out"'
+	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
+	check "full JFFS with Entware uninstall: only opkg is left in /opt" \
+		eval '[ "$(cd "$R/opt" && find . -type f)" = ./bin/opkg ]'
+	umount "$R/opt" "$R/jffs"
+
+	# A JFFS with room for one binary only: the first install fits; an
+	# upgrade counts the old binary's room and replaces it in place (the
+	# copy beside it would not fit).
+	mount -t tmpfs -o size=$((binkb + 160))k jffs "$R/jffs"
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --route 8443=127.0.0.1:8080 2>&1)
+	check "JFFS with room for one binary: installs there" \
+		eval '[ $? = 0 ] && cmp -s "$BIN" "$R/jffs/bin/camtls" && [ -x "$R/jffs/etc/config/camtls.init" ]'
+	check "and serves" within 15 eval 'count_is /jffs/bin/camtls 1 && serves 8443'
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh 2>&1)
+	rc=$?
+	printf '  | %s\n' "$out"
+	check "an upgrade in that JFFS succeeds in place" \
+		eval '[ $rc = 0 ] && cmp -s "$BIN" "$R/jffs/bin/camtls" && [ ! -e "$R/tmp/camtls" ]'
+	check "and leaves no .new file" [ -z "$(find "$R/jffs" -name '*.new')" ]
+	check "and camtls serves again" within 15 eval 'count_is /jffs/bin/camtls 1 && serves 8443'
+	# A larger binary that fits neither beside the old one nor in its place:
+	# refused in one message, nothing changed, the installed one still runs.
+	cp "$BIN" "$big" && head -c 307200 /dev/zero >>"$big"
+	# shellcheck disable=SC2034 # read by the eval below
+	pid0=$(camtls_pids /jffs/bin/camtls)
+	out=$(in_root /bin/sh /tmp/camtls-tomato.sh --bin /tmp/camtls-big 2>&1)
+	rc=$?
+	printf '  | %s\n' "$out"
+	check "a binary too large for that JFFS: refused, saying the installed one is left as it was" \
+		eval '[ $rc != 0 ] && grep -q "not upgraded: /jffs/bin has no room .* left as it was" <<<"$(tr "\n" " " <<<"$out")"'
+	check "and nothing changed: the same binary and scripts, nothing in RAM, no .new file" \
+		eval 'cmp -s "$BIN" "$R/jffs/bin/camtls" && grep -qx "BIN=\"/jffs/bin/camtls\"" "$R/jffs/etc/config/camtls.init" &&
+			[ ! -e "$R/tmp/camtls" ] && [ ! -e "$R/tmp/etc/config" ] && [ -z "$(find "$R/jffs" -name "*.new")" ]'
+	check "and the installed camtls still runs, the same process" \
+		eval '[ -n "$pid0" ] && [ "$(camtls_pids /jffs/bin/camtls)" = "$pid0" ] && serves 8443'
+	rm -f "$big"
+	in_root /bin/sh /tmp/camtls-tomato.sh --uninstall >/dev/null 2>&1
+	check "uninstall from that JFFS: /jffs empty" [ -z "$(ls -A "$R/jffs")" ]
+	umount "$R/jffs"
+
 	# 12. Which binary: uname and the ELF header of /bin/busybox as a MIPS or
 	#     an ARM Tomato router has them (MIPS ones say "mips" although they
 	#     are little-endian). The bundle holds the x86_64 build, the mipsel
