@@ -6,7 +6,8 @@
 #   make test-tomato   tests/tomato/run.sh: the scripts under busybox ash in a
 #                      Tomato-shaped root with real iptables in a network
 #                      namespace, the installer's choice of binary for MIPS
-#                      and ARM routers; the x86_64 static build's end-to-end,
+#                      and ARM routers and its places on a small or full
+#                      JFFS; the x86_64 static build's end-to-end,
 #                      process and proxy suites on the 2.6.22 and 2.6.36
 #                      kernel floors, and the mipsel build's under qemu
 #
