@@ -22,6 +22,13 @@ ERRNO = {  # ENOSYS, EINVAL as the guest sees them
     "mips-o32": {89: "ENOSYS", 22: "EINVAL"},
     "arm-eabi": {38: "ENOSYS", 22: "EINVAL"},
 }
+# Calls whose flags qemu prints as a number: the argument that holds them.
+# O_CLOEXEC is 0x80000 on both; O_NONBLOCK differs. These flags came with
+# their calls, so a fallback for the call covers them (its fcntl sets them).
+NUMERIC_FLAGS = {"epoll_create1": 0, "pipe2": 1, "eventfd2": 1, "accept4": 3,
+                 "timerfd_create": 1, "dup3": 2, "inotify_init1": 0, "signalfd4": 3}
+FLAG_BITS = {"mips-o32": {"O_CLOEXEC": 0x80000, "O_NONBLOCK": 0x80},
+             "arm-eabi": {"O_CLOEXEC": 0x80000, "O_NONBLOCK": 0x800}}
 CALL = re.compile(r"(?:^|(?<=[^0-9]))(\d+) ([a-z_][a-z0-9_]*)\(")
 UNKNOWN = re.compile(r"(?:^|(?<=[^0-9]))(\d+) Unknown syscall (\d+)")
 RESULT = re.compile(r"\s*= (-?\d+|0x[0-9a-f]+)(?: errno=(\d+))?")
@@ -113,6 +120,7 @@ def main():
     refused = collections.Counter()
     flag_seen = collections.Counter()
     flag_refused = collections.Counter()
+    other_flags = collections.Counter()  # flags that came with their call
     for path in o.traces:
         with open(path, errors="replace") as f:
             text = f.read()
@@ -125,6 +133,15 @@ def main():
             if err in errnames:
                 refused[(name, errnames[err])] += 1
             tokens = set(re.findall(r"[A-Z][A-Z0-9_]+", args))
+            if name in NUMERIC_FLAGS:
+                words = args.split(",")
+                try:
+                    v = int(words[NUMERIC_FLAGS[name]], 0)
+                except (IndexError, ValueError):
+                    v = 0
+                for flag, bit in FLAG_BITS[o.arch].items():
+                    if v & bit:
+                        other_flags[(name, flag)] += 1
             for flag, _ in flags.get(name, ()):
                 if flag in tokens:
                     flag_seen[(name, flag)] += 1
@@ -168,7 +185,8 @@ def main():
     for name in sorted(count):
         n = count[name]
         ref = ", ".join(f"{e} x{c}" for (c_name, e), c in sorted(refused.items()) if c_name == name)
-        fl = ", ".join(f"{f} x{flag_seen[(name, f)]}" for f, _ in flags.get(name, ()) if flag_seen[(name, f)])
+        fl = ", ".join([f"{f} x{flag_seen[(name, f)]}" for f, _ in flags.get(name, ()) if flag_seen[(name, f)]]
+                       + [f"{f} x{c}" for (c_name, f), c in sorted(other_flags.items()) if c_name == name])
         info = f"{n} calls, at most {per_process[name]} in one process" + (f"; refused: {ref}" if ref else "") + (
             f"; flags: {fl}" if fl else "")
         if name in table:
