@@ -17,8 +17,9 @@
 # already in DL_DIR is taken as it is; otherwise each DOWNLOAD_MIRROR, then
 # PKG_SOURCE_URL, and a copy whose sha256 is not PKG_HASH is deleted);
 # prepare, unpack.mk's command for a .tar.gz; compile, rust-package.mk's own
-# Build/Compile with a cargo that records its environment and arguments; and
-# install, the package's install recipe.
+# Build/Compile, first with a cargo that records its environment and
+# arguments (three router targets), then with the real cargo, offline, for
+# the host as the target; and install, the package's install recipe.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -98,7 +99,11 @@ check "make feed RELEASE_URL=...: that URL, the same hash" same \
 # --- the feed package, expanded and run -------------------------------------------
 # A packages feed, laid out as the SDK has it: lang/rust from OpenWrt's packages
 # feed and `make feed`'s package at net/camtls.
-top=$work/sdk
+# (At a fixed place in the cache, so that the real cargo below finds its
+# crates and source at the paths of the last run, and rebuilds only camtls.)
+cache=${CAMTLS_CACHE:-$HOME/.cache/camtls}
+top=$cache/feed-sdk
+rm -rf "$top"
 feed=$top/feeds/packages
 mkdir -p "$top/include" "$feed/lang" "$feed/net" "$top/staging/usr/lib" "$top/dl" "$work/bin"
 cp -r "$rust" "$feed/lang/rust"
@@ -288,6 +293,42 @@ check "compile: aarch64_cortex-a53 builds for aarch64-unknown-linux-musl" \
 check "compile: aarch64 (64-bit): no time_t flag, no timerfd flag" \
 	same "$(grep -o 'libc_unstable[a-z0-9_]*\|timerfd[a-z_]*' <<<"$rustflags")" ""
 check "compile: aarch64: the same profile" same "$(profile aarch64)" "$got"
+
+# rust-package.mk's Build/Compile for real, with the real cargo, offline: the
+# host as the target (x86_64 glibc and Debian's OpenSSL, since the SDK's
+# cross toolchain and libopenssl are not here), the crates from dl/cargo as
+# the SDK keeps them (here the local cargo's registry), the target directory
+# in the cache so that a rerun rebuilds only what changed.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+ssl_libdir=$(pkg-config --variable=libdir openssl)
+mkdir -p "$top/dl/cargo" "$work/host-staging/usr"
+ln -s "$cargo_home/registry" "$top/dl/cargo/registry"
+printf '[net]\noffline = true\n' >"$top/dl/cargo/config.toml"
+ln -s "$ssl_libdir" "$work/host-staging/usr/lib"
+ln -s /usr/include "$work/host-staging/usr/include"
+CARGO_TARGET_DIR=$cache/feed-cargo mk compile ARCH=x86_64 CONFIG_ARCH_64BIT=y CONFIG_USE_MUSL= \
+	REAL_GNU_TARGET_NAME=x86_64-openwrt-linux-gnu TARGET_CC_NOCACHE=gcc STAGING_DIR="$work/host-staging" \
+	>"$work/compile-real.log" 2>&1
+check "compile with cargo: builds and installs bin/camtls from the unpacked tarball" \
+	sh -c "[ -x '$build/ipkg-install/bin/camtls' ] || { tail -n 20 '$work/compile-real.log' | sed 's/^/     /'; false; }"
+rustc_camtls=$(grep -o "rustc --crate-name camtls [^\`]*" "$work/compile-real.log" | tail -n 1)
+check "compile with cargo: camtls is compiled with panic=abort and opt-level z" \
+	has "$rustc_camtls" "-C opt-level=z -C panic=abort"
+check "compile with cargo: ... and without overflow checks" hasnt "$rustc_camtls" "overflow-checks"
+real_bin=$build/ipkg-install/bin/camtls
+check "compile with cargo: the binary runs" same "$("$real_bin" --version 2>&1)" "camtls $version"
+"$real_bin" gen-cert --cert "$work/c.pem" --key "$work/k.pem" --days 30 >/dev/null 2>&1
+check "compile with cargo: gen-cert's certificate starts about an hour ago and lasts 30 days" \
+	python3 - "$work/c.pem" <<'EOF'
+import subprocess, sys, time, email.utils as eu
+out = subprocess.run(["openssl", "x509", "-noout", "-startdate", "-enddate", "-in", sys.argv[1]],
+                     capture_output=True, text=True).stdout
+d = dict(l.split("=", 1) for l in out.split("\n") if "=" in l)
+start, end = (eu.parsedate_to_datetime(d[k].replace(" GMT", " +0000").replace("  ", " ")).timestamp()
+              for k in ("notBefore", "notAfter"))
+now = time.time()
+sys.exit(0 if abs(start - (now - 3600)) < 600 and abs(end - (now + 30 * 86400)) < 600 else 1)
+EOF
 
 # The install recipe, on a stand-in for what `cargo install` left.
 inst=$build/ipkg-install
