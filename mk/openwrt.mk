@@ -18,8 +18,9 @@
 #                       submitted: openwrt-package/camtls with PKG_HASH set to
 #                       that tarball's (RELEASE_URL=... for a mirror's URL)
 #   make test-openwrt   the tests, packing only the emulated targets' binaries,
-#                       both kinds; and the feed Makefile expanded with
-#                       OpenWrt's rust-package.mk (tests/openwrt/feed.sh)
+#                       both kinds; and make feed's package expanded with
+#                       OpenWrt's rust-package.mk, fetched from a local
+#                       mirror, unpacked and compiled (tests/openwrt/feed.sh)
 
 APT_PACKAGES += busybox shellcheck qemu-user-static tar gzip
 # OpenWrt's own tools, built from the parts kit (OPENWRT_PARTS_KIT) once into
