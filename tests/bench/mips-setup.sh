@@ -31,11 +31,13 @@ cache=$(cd "$cache" && pwd)
 # the end, so a library this misses fails here, by name.
 MEASURED="nginx stunnel4"
 
+# Root downloads into the cache itself (apt's _apt user may not reach it).
 apt_dir=$cache/apt
 apt_opts=(-o APT::Architecture=mipsel -o "APT::Architectures::=mipsel"
           -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
           -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::State::status=$apt_dir/status"
-          -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1 -qq)
+          -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1
+          -o APT::Sandbox::User=root -qq)
 
 sysroot=$cache/sysroot
 if [ ! -f "$sysroot/.complete" ]; then
@@ -47,7 +49,7 @@ deb [arch=mipsel signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http:
 deb [arch=mipsel signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
 EOF
   : >"$apt_dir/status"
-  apt-get "${apt_opts[@]}" update 2>&1 | grep -v 'unsandboxed' || true
+  apt-get "${apt_opts[@]}" update
   # Breadth-first over Depends and PreDepends, keeping lib* packages.
   want=" $MEASURED " todo="$MEASURED"
   while [ -n "$todo" ]; do
@@ -62,7 +64,7 @@ EOF
     todo=$next
   done
   echo "bench-mips: packages:$want"
-  (cd "$apt_dir/debs" && rm -f ./*.deb && apt-get "${apt_opts[@]}" download $want 2>&1 | grep -v 'unsandboxed' || true)
+  (cd "$apt_dir/debs" && rm -f ./*.deb && apt-get "${apt_opts[@]}" download $want)
   rm -rf "$sysroot"
   mkdir -p "$sysroot"
   for deb in "$apt_dir"/debs/*.deb; do dpkg-deb -x "$deb" "$sysroot"; done
@@ -97,10 +99,10 @@ EOF
   : >"$src/status"
   src_opts=(-o "Dir::Etc::SourceList=$src/sources.list" -o Dir::Etc::SourceParts=/nonexistent
             -o "Dir::State::Lists=$src/lists" -o "Dir::State::status=$src/status"
-            -o "Dir::Cache=$src/cache" -o Debug::NoLocking=1 -qq)
-  apt-get "${src_opts[@]}" update 2>&1 | grep -v 'unsandboxed' || true
-  (cd "$src/download" && apt-get "${src_opts[@]}" source --download-only "qemu=$src_version" 2>&1 |
-     grep -v 'unsandboxed' || true)
+            -o "Dir::Cache=$src/cache" -o Debug::NoLocking=1
+            -o APT::Sandbox::User=root -qq)
+  apt-get "${src_opts[@]}" update
+  (cd "$src/download" && apt-get "${src_opts[@]}" source --download-only "qemu=$src_version")
   orig=$(ls "$src"/download/qemu_*.orig.tar.xz | head -n 1)
   member=$(tar -tJf "$orig" | grep '/include/qemu/qemu-plugin.h$')
   mkdir -p "$(dirname "$header")"
