@@ -960,8 +960,8 @@ ROWS = [  # key, label, format, better ("lo" or "hi")
     ("hs_rsa_busy", "proxy core busy during RSA handshakes", "%.0f%%", None),
     ("tp_mibs", "one-stream throughput, MiB/s (100 MiB body)", "%.0f", "hi"),
     ("tp_cpu_s_gib", "CPU seconds per GiB streamed (1 connection)", "%.3f", "lo"),
-    ("mv_mibs", "%d MJPEG-like viewers, MiB/s in all (each paced at %s/s)"
-     % (VIEWERS, VIEWER_RATE), "%.0f", None),
+    ("mv_mibs", "%d MJPEG-like viewers, MiB/s in all (each paced at %s MiB/s)"
+     % (VIEWERS, VIEWER_RATE.rstrip("m")), "%.0f", None),
     ("mv_cpu_s_gib", "CPU seconds per GiB, %d MJPEG-like viewers" % VIEWERS, "%.3f", "lo"),
     ("mv_busy", "proxy core busy during the viewers", "%.0f%%", None),
     ("rss_idle", "RSS idle, KiB", "%.0f", "lo"),
