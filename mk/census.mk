@@ -7,7 +7,7 @@
 #
 #   make test-census     about a minute
 
-APT_PACKAGES += qemu-user-static gcc libc6-dev python3
+APT_PACKAGES += qemu-user-static gcc libc6-dev python3 shellcheck
 TEST_TARGETS += test-census
 
 CENSUS_BINS := $(call dist_bin,mipsel-unknown-linux-musl) $(call dist_bin,armv7-unknown-linux-musleabi)

@@ -18,6 +18,8 @@ repo=$(cd "$here/../.." && pwd)
 cd "$repo" || exit 1
 [ $# -ge 1 ] || { echo "usage: $0 BINARY..." >&2; exit 2; }
 
+shellcheck tests/census/run.sh tests/census/clock-reads.sh || exit 1
+python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' tests/census/census.py || exit 1
 enosys=$repo/target/tomato/enosys
 mkdir -p "$repo/target/tomato" "$repo/target/census"
 gcc -O2 -Wall -Wextra -Werror -o "$enosys" tests/tomato/enosys.c || exit 1
