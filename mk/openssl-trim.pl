@@ -7,7 +7,9 @@
 # Why: the provider references every algorithm in its tables, so the linker
 # keeps all of them, and Configure has no switch for most. What stays covers
 # TLS 1.2 and 1.3 as a server (ECDHE, DHE, AES-GCM, ChaCha20-Poly1305, RSA,
-# RSA-PSS and ECDSA signatures), key and certificate generation, PEM key
+# RSA-PSS and ECDSA signatures; X25519, P-256, P-384 and P-521 key shares;
+# no X448 and no EdDSA, which no browser takes as a server's certificate:
+# 60 kB of curve448 code and tables), key and certificate generation, PEM key
 # loading, PBKDF2 and the CTR DRBG. HMAC stays as a key type with its
 # "signature" too: TLS 1.3 computes a resumed session's PSK binder through
 # EVP_DigestSign with an HMAC key, so without them every resumption fails
@@ -29,6 +31,8 @@ my @remove = qw(
   (?:rsa|ecdsa)_sha3_(?:224|256|384|512)_signature rsa_sha512_(?:224|256)_signature
   mac_legacy_poly1305_signature
   rsa_asym_kem ecx_asym_kem ec_asym_kem
+  x448_keyexch x448_keymgmt ed448_keymgmt ed25519_keymgmt
+  ed25519(?:ph|ctx)?_signature ed448(?:ph)?_signature
 );
 
 my $file = shift or die "usage: $0 providers/defltprov.c\n";

@@ -88,6 +88,11 @@ fn serve(args: &Args) -> Result<(), Failure> {
                 files.cert.display(),
                 identity.fingerprint()
             );
+            if tls::cpu_has_aes() {
+                log::info!("TLS: AES instructions found; clients' order of cipher suites kept");
+            } else {
+                log::info!("TLS: no AES instructions; ChaCha20-Poly1305 first for every client");
+            }
             for warning in tls::startup_warnings(files, &identity) {
                 log::warn!("{warning}");
             }

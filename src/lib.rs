@@ -21,11 +21,14 @@
 //! - `server`: listeners, accept loops, reload, shutdown.
 //! - `signals`: SIGHUP, SIGTERM and SIGINT as events on the loop.
 //! - `process`: kernel check, --daemon, pid file, --user, stderr or syslog.
+//! - `allocator`: dlmalloc as the C and Rust allocator of the static builds.
 //! - `compat`: link-time replacements for C library functions on targets
 //!   whose dependencies or kernels fall short.
 //! - `fuzzing`: property checks on arbitrary bytes, for fuzzers and tests.
 
 pub mod admission;
+#[cfg(target_env = "musl")]
+pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod body;

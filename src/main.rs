@@ -8,6 +8,8 @@ fn main() -> ExitCode {
     // starts serving (signals::install).
     // SAFETY: setting a disposition before any thread exists.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    #[cfg(target_env = "musl")]
+    camtls::allocator::install_fork_handlers();
     let args = match parse_args() {
         Ok(args) => args,
         Err(code) => return code,

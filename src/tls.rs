@@ -44,6 +44,38 @@ extern "C" {
     ) -> std::os::raw::c_long;
 }
 
+/// Mozilla's intermediate suites (as `SslAcceptor::mozilla_intermediate_v5`
+/// sets them) with ChaCha20-Poly1305 moved first. Without AES instructions,
+/// OpenSSL's AES-GCM costs several times ChaCha20-Poly1305's CPU per byte:
+/// instruction counts under qemu-mipsel in docs/performance.md.
+const CHACHA_FIRST_TLS13: &str =
+    "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384";
+const CHACHA_FIRST_TLS12: &str = "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:\
+    ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+    ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\
+    DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384";
+
+/// Whether this CPU encrypts AES in hardware. Where it does, the client's
+/// order of suites is kept (ChaCha20 still first for a client that lists it
+/// first); where not, ChaCha20-Poly1305 goes first for everyone. MIPS cores
+/// have no AES instructions; ARM cores have them only with the v8 crypto
+/// extension, which most ARMv7 routers lack.
+pub fn cpu_has_aes() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("aes");
+    #[cfg(target_arch = "aarch64")]
+    return std::arch::is_aarch64_feature_detected!("aes");
+    #[cfg(target_arch = "arm")]
+    {
+        // Linux's HWCAP2_AES for 32-bit ARM (arch/arm/include/uapi/asm/hwcap.h).
+        const HWCAP2_AES: nix::libc::c_ulong = 1 << 0;
+        // SAFETY: getauxval only reads the auxiliary vector.
+        return unsafe { nix::libc::getauxval(nix::libc::AT_HWCAP2) } & HWCAP2_AES != 0;
+    }
+    #[allow(unreachable_code)]
+    false
+}
+
 /// A certificate chain and its key, checked to belong together.
 pub struct Identity {
     pub leaf: X509,
@@ -118,8 +150,13 @@ impl Identity {
             }
             b.set_private_key(&self.key)?;
             b.check_private_key()?;
-            // Server order, so that ChaCha20 can be moved first for the
-            // clients that prefer it: routers' MIPS cores have no AES unit.
+            // Server order, so that ChaCha20 can be moved first: for the
+            // clients that prefer it, and for every client that offers it
+            // when this CPU has no AES instructions.
+            if !cpu_has_aes() {
+                b.set_ciphersuites(CHACHA_FIRST_TLS13)?;
+                b.set_cipher_list(CHACHA_FIRST_TLS12)?;
+            }
             b.set_options(
                 SslOptions::CIPHER_SERVER_PREFERENCE
                     | SslOptions::PRIORITIZE_CHACHA
