@@ -53,3 +53,13 @@ bench-mips: $(BENCH_MIPS_BIN)
 	tests/bench/mips-setup.sh $(BENCH_MIPS_CACHE)
 	python3 tests/bench/bench_mips.py --camtls $(BENCH_MIPS_BIN) --cache $(BENCH_MIPS_CACHE) \
 	  --rounds $(BENCH_MIPS_ROUNDS) --out docs/performance.md
+
+# make bench-memory: resident memory per idle TLS connection (TLS 1.3 and
+# 1.2) and at idle, split into anonymous and file pages, of the static x86_64
+# build as shipped (tests/bench/memory.py; about a minute). BENCH_MEMORY_BINS
+# names other binaries to measure beside it.
+BENCH_MEMORY_BINS ?=
+
+.PHONY: bench-memory
+bench-memory: deps $(BENCH_STATIC_BIN)
+	python3 tests/bench/memory.py $(BENCH_STATIC_BIN) $(BENCH_MEMORY_BINS)

@@ -1,14 +1,16 @@
-//! The static builds' memory allocator: dlmalloc in place of musl's own
-//! malloc, for OpenSSL and Rust alike, with large blocks kept apart.
+//! The static builds' memory allocator: dlmalloc in place of the C
+//! library's malloc, for OpenSSL and Rust alike, with large blocks kept
+//! apart.
 //!
-//! musl's mallocng keeps each size class in its own groups of slots and
-//! returns a group only when every slot in it is free. A TLS connection
-//! leaves a few long-lived objects of many sizes behind the short-lived
-//! buffers of its handshake and of each request, so every open connection
-//! pinned 58 KiB of resident memory for 24 kB of live heap. dlmalloc puts
-//! freed chunks back into one pool that any size can reuse.
+//! The static link's libc is zig's musl, whose malloc (zig 0.17,
+//! lib/c/malloc.zig over std.heap.SmpAllocator) rounds each request and its
+//! header up to a power of two and keeps freed slots on one free list per
+//! size class, never merged and never returned. A 16 KiB buffer took a
+//! 32 KiB slot, memory freed in one class could not serve another, and
+//! every open connection pinned about 58 KiB of resident memory for 24 kB
+//! of live heap. dlmalloc merges freed neighbours, and any size reuses them.
 //!
-//! One pool is still not enough: a long-lived object carved out of a freed
+//! One heap is still not enough: a long-lived object carved out of a freed
 //! 16 KiB buffer leaves a hole that the next buffer no longer fits. So blocks
 //! of `LARGE` bytes or more (record and read buffers, the handshake's
 //! buffers: all short-lived) come from a second dlmalloc heap that lives in
@@ -16,9 +18,11 @@
 //! `sbrk` heap; everything smaller (the connection's state) comes from the
 //! first. The figures are in docs/performance.md, "Memory per connection".
 //!
-//! The C entry points (`malloc`, `free`, ...) are defined here, so the static
-//! link takes them instead of musl's; Rust's `System` allocator calls the
-//! same ones. Host builds keep the C library's allocator.
+//! Every allocation entry point of the C library is defined here, so that the
+//! static link takes none of its allocator (`nm` of an unstripped build shows
+//! none); Rust's `System` allocator calls the same ones. Host builds keep the
+//! C library's allocator. `malloc_usable_size` is left out: dlmalloc does not
+//! offer it, and nothing linked calls it.
 
 use std::cell::UnsafeCell;
 use std::os::raw::{c_int, c_void};
@@ -351,4 +355,20 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     }
     *out = p.cast();
     0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
+    match count.checked_mul(size) {
+        Some(bytes) => realloc(p, bytes),
+        None => {
+            nix::errno::Errno::ENOMEM.set();
+            ptr::null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+    memalign(4096, size)
 }

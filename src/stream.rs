@@ -15,8 +15,8 @@ use crate::tls::TlsStream;
 /// Size of each connection's read buffer: a head must fit in it
 /// (head::MAX_HEAD_BYTES), and a body moves through it about one TLS record
 /// (16 KiB) at a time. 64 bytes short of 16 KiB so that, with an allocator's
-/// header, it takes a 16 KiB size class and not a 32 KiB one (the static
-/// builds' allocator rounds up to powers of two).
+/// header, it fits an allocator's 16 KiB size class (the static builds'
+/// dlmalloc has none; glibc's and many others do).
 pub const BUFFER_BYTES: usize = 16 * 1024 - 64;
 
 /// A client connection: TLS, or plain with `--plain`.
