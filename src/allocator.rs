@@ -24,8 +24,12 @@
 //! C library's allocator. `malloc_usable_size` is left out: dlmalloc does not
 //! offer it, and nothing linked calls it.
 
+// Host builds keep the C library's allocator: there all but the unit tests
+// is unused.
+#![cfg_attr(not(target_env = "musl"), allow(dead_code))]
+
 use std::cell::UnsafeCell;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_void;
 use std::ptr;
 
 use dlmalloc::{Allocator, Dlmalloc};
@@ -209,11 +213,34 @@ struct Heap {
 // SAFETY: every access to the heaps holds `lock`.
 unsafe impl Sync for Heap {}
 
-static HEAP: Heap = Heap {
-    lock: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
-    small: UnsafeCell::new(Dlmalloc::new_with_allocator(Pages::new(false))),
-    large: UnsafeCell::new(Dlmalloc::new_with_allocator(Pages::new(true))),
-};
+impl Heap {
+    const fn new() -> Heap {
+        Heap {
+            lock: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+            small: UnsafeCell::new(Dlmalloc::new_with_allocator(Pages::new(false))),
+            large: UnsafeCell::new(Dlmalloc::new_with_allocator(Pages::new(true))),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Heaps) -> T) -> T {
+        // SAFETY: the mutex is initialised with the heap and never destroyed;
+        // the heaps are only touched while it is held.
+        unsafe {
+            libc::pthread_mutex_lock(self.lock.get());
+            let result = f(&mut Heaps {
+                small: &mut *self.small.get(),
+                large: &mut *self.large.get(),
+            });
+            libc::pthread_mutex_unlock(self.lock.get());
+            result
+        }
+    }
+}
+
+/// The process's heap: in static builds only, where the C library's
+/// allocator is the one replaced. (Unit tests make heaps of their own.)
+#[cfg(target_env = "musl")]
+static HEAP: Heap = Heap::new();
 
 struct Heaps<'a> {
     small: &'a mut Dlmalloc<Pages>,
@@ -260,25 +287,18 @@ impl Heaps<'_> {
     }
 }
 
+#[cfg(target_env = "musl")]
 fn with_heaps<T>(f: impl FnOnce(&mut Heaps) -> T) -> T {
-    // SAFETY: the mutex is statically initialised and never destroyed; the
-    // heaps are only touched while it is held.
-    unsafe {
-        libc::pthread_mutex_lock(HEAP.lock.get());
-        let result = f(&mut Heaps {
-            small: &mut *HEAP.small.get(),
-            large: &mut *HEAP.large.get(),
-        });
-        libc::pthread_mutex_unlock(HEAP.lock.get());
-        result
-    }
+    HEAP.with(f)
 }
 
+#[cfg(target_env = "musl")]
 extern "C" fn lock_for_fork() {
     // SAFETY: as in with_heaps; released by the two handlers below.
     unsafe { libc::pthread_mutex_lock(HEAP.lock.get()) };
 }
 
+#[cfg(target_env = "musl")]
 extern "C" fn unlock_after_fork() {
     // SAFETY: the lock was taken by lock_for_fork, in this process or (in
     // the child) in its parent; a normal mutex may be released by any thread.
@@ -289,6 +309,7 @@ extern "C" fn unlock_after_fork() {
 /// could hold the lock at the moment of the fork, and the child would never
 /// see it released. Called once at start, before any fork. (musl's own
 /// malloc does the same inside fork.)
+#[cfg(target_env = "musl")]
 pub fn install_fork_handlers() {
     // SAFETY: the handlers only take and release the heaps' mutex.
     unsafe {
@@ -300,11 +321,13 @@ pub fn install_fork_handlers() {
     }
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     with_heaps(|h| h.alloc(size, MALLOC_ALIGN, false)).cast()
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     if !p.is_null() {
@@ -312,6 +335,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     }
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     let Some(bytes) = count.checked_mul(size) else {
@@ -322,6 +346,7 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     with_heaps(|h| h.alloc(bytes, MALLOC_ALIGN, true)).cast()
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
@@ -330,6 +355,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     with_heaps(|h| h.realloc(p, size)).cast()
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     if !align.is_power_of_two() {
@@ -339,13 +365,19 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     with_heaps(|h| h.alloc(size, align, false)).cast()
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     memalign(align, size)
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
-pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+pub unsafe extern "C" fn posix_memalign(
+    out: *mut *mut c_void,
+    align: usize,
+    size: usize,
+) -> std::os::raw::c_int {
     if !align.is_power_of_two() || align % std::mem::size_of::<usize>() != 0 {
         return libc::EINVAL;
     }
@@ -357,6 +389,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     0
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
     match count.checked_mul(size) {
@@ -368,7 +401,102 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize)
     }
 }
 
+#[cfg(target_env = "musl")]
 #[no_mangle]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
     memalign(4096, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK: usize = 16 << 10;
+
+    fn reserved_in_use(h: &Heaps) -> usize {
+        let pages = h.large.allocator();
+        // SAFETY: the test holds the heap's lock.
+        unsafe { *pages.end.get() - *pages.base.get() }
+    }
+
+    #[test]
+    fn large_blocks_fill_their_range_then_spill_into_the_small_heap() {
+        let heap = Heap::new();
+        heap.with(|h| unsafe {
+            let small = h.alloc(100, MALLOC_ALIGN, false);
+            assert!(!small.is_null());
+            assert!(!h.large.allocator().holds(small.cast()));
+            // More 16 KiB blocks than the reserved range can hold.
+            let n = LARGE_RESERVE / BLOCK + 64;
+            let mut blocks = Vec::with_capacity(n);
+            for i in 0..n {
+                let p = h.alloc(BLOCK, MALLOC_ALIGN, false);
+                assert!(!p.is_null(), "block {i}");
+                p.write_bytes(i as u8, BLOCK);
+                blocks.push(p);
+            }
+            let inside = blocks
+                .iter()
+                .filter(|p| h.large.allocator().holds(p.cast()))
+                .count();
+            assert!(inside > n / 2, "{inside} of {n} in the range");
+            assert!(inside < n, "none spilled over");
+            for (i, p) in blocks.iter().enumerate() {
+                assert_eq!(**p, i as u8);
+                assert_eq!(*p.add(BLOCK - 1), i as u8);
+            }
+            for p in blocks {
+                h.free(p.cast());
+            }
+            // Freed, the range is given back to the kernel but for what is
+            // kept for the next stream.
+            let kept = reserved_in_use(h);
+            assert!(kept <= LARGE_KEPT + (128 << 10), "{kept} bytes kept");
+            h.free(small.cast());
+        });
+    }
+
+    #[test]
+    fn zeroed_blocks_are_zero_when_memory_is_reused() {
+        let heap = Heap::new();
+        heap.with(|h| unsafe {
+            for size in [24, 1000, LARGE, BLOCK] {
+                let p = h.alloc(size, MALLOC_ALIGN, false);
+                p.write_bytes(0xa5, size);
+                h.free(p.cast());
+                let z = h.alloc(size, MALLOC_ALIGN, true);
+                assert!((0..size).all(|i| *z.add(i) == 0), "size {size}");
+                h.free(z.cast());
+            }
+        });
+    }
+
+    #[test]
+    fn realloc_keeps_contents_and_alignment_is_honoured() {
+        let heap = Heap::new();
+        heap.with(|h| unsafe {
+            // Grows from the small heap past LARGE (stays there), and a
+            // large block shrinks (stays in the large heap).
+            let mut p = h.alloc(64, MALLOC_ALIGN, false);
+            p.write_bytes(7, 64);
+            for size in [512, LARGE * 2, BLOCK * 3] {
+                p = h.realloc(p.cast(), size);
+                assert!(!p.is_null());
+                assert!((0..64).all(|i| *p.add(i) == 7), "size {size}");
+            }
+            h.free(p.cast());
+            let big = h.alloc(BLOCK, MALLOC_ALIGN, false);
+            big.write_bytes(9, BLOCK);
+            let small = h.realloc(big.cast(), 100);
+            assert!((0..100).all(|i| *small.add(i) == 9));
+            h.free(small.cast());
+            for align in [64, 4096] {
+                for size in [8, BLOCK] {
+                    let p = h.alloc(size, align, false);
+                    assert_eq!(p as usize % align, 0, "size {size} align {align}");
+                    h.free(p.cast());
+                }
+            }
+        });
+    }
 }

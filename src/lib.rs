@@ -27,7 +27,6 @@
 //! - `fuzzing`: property checks on arbitrary bytes, for fuzzers and tests.
 
 pub mod admission;
-#[cfg(target_env = "musl")]
 pub mod allocator;
 pub mod app;
 pub mod auth;
