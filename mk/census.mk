@@ -10,7 +10,8 @@
 APT_PACKAGES += qemu-user-static gcc libc6-dev python3 shellcheck
 TEST_TARGETS += test-census
 
-CENSUS_BINS := $(call dist_bin,mipsel-unknown-linux-musl) $(call dist_bin,armv7-unknown-linux-musleabi)
+CENSUS_BINS := $(call dist_bin,mipsel-unknown-linux-musl) $(call dist_bin,mips-unknown-linux-musl) \
+  $(call dist_bin,armv7-unknown-linux-musleabi)
 
 .PHONY: test-census
 

@@ -67,7 +67,9 @@ mips* | armv7*)
   # and gettimeofday.
   for f in __clock_gettime64 __time64 __gettimeofday_time64; do
     rustflags="$rustflags -C link-arg=-Wl,--wrap=$f"
-  done ;;
+  done
+  # std's timed futex waits pass a 64-bit timespec to the 32-bit call.
+  rustflags="$rustflags -C link-arg=-Wl,--wrap=syscall" ;;
 esac
 case $triple in
 x86_64-*)

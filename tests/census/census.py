@@ -223,6 +223,24 @@ def main():
             failures.append(f"{key}: neither it nor its old call ({old}) was made")
             lines.append(f"FAIL {key}: not made, nor its old call ({old})")
 
+    # std's timed futex waits (FUTEX_WAIT_BITSET, an absolute deadline on
+    # CLOCK_MONOTONIC), as the old 32-bit futex call reads their
+    # timespec: a deadline of 0 seconds (big-endian, a 64-bit timespec read
+    # as two 32-bit words) or a fraction of a second that is always zero
+    # (little-endian) is the bug src/compat.rs's futex32 fixes.
+    timed = []
+    for path in o.traces:
+        with open(path, errors="replace") as f:
+            timed += re.findall(r"futex\([^)]*WAIT_BITSET[^)]*\{tv_sec = (\d+),tv_nsec = (\d+)\}", f.read())
+    if timed:
+        zero_secs = sum(1 for sec, _ in timed if int(sec) == 0)
+        fractions = sum(1 for _, nsec in timed if int(nsec) != 0)
+        ok = zero_secs == 0 and (fractions > 0 or len(timed) < 5)
+        lines.append(f"{'ok  ' if ok else 'FAIL'} futex timeouts: {len(timed)} timed waits, "
+                     f"{zero_secs} with a deadline of 0 s, {fractions} with a fraction of a second")
+        if not ok:
+            failures.append("futex timeouts read wrongly by the 32-bit call")
+
     os.makedirs(os.path.dirname(os.path.abspath(o.report)), exist_ok=True)
     with open(o.report, "w") as f:
         f.write(f"# census: {o.arch}, floor {o.floor}, {len(o.traces)} processes, {sum(count.values())} calls\n")
