@@ -165,7 +165,9 @@ router() {
 	# Stand-in for Tomato's nvram command.
 	cat >"$R/sbin/nvram" <<-'EOF'
 		#!/bin/sh
-		[ "$1" = get ] && sed -n "s/^$2=//p" /tmp/.nvram-standin
+		# Multi-line values (the Scripts tabs) are files in /tmp/.nvram.d.
+		[ "$1" = get ] || exit 0
+		if [ -f "/tmp/.nvram.d/$2" ]; then cat "/tmp/.nvram.d/$2"; else sed -n "s/^$2=//p" /tmp/.nvram-standin; fi
 	EOF
 	chmod 755 "$R/sbin/nvram"
 	echo "https_crt_save=1" >"$R/tmp/.nvram-standin"
@@ -246,8 +248,10 @@ router() {
 		for f in camtls.init camtls.fire camtls.shut; do [ -x "$R/jffs/etc/config/$f" ] || return 1; done
 	}
 	check "install writes executable camtls.init/.fire/.shut in /jffs/etc/config" exe_scripts
-	check "the scripts carry the routes and the binary" \
-		grep -qx 'ROUTES="8443=127.0.0.1:8080 8444=localhost:8080"' "$R/jffs/etc/config/camtls.fire"
+	check "the Init script carries the routes" \
+		grep -qx 'ROUTES="8443=127.0.0.1:8080 8444=localhost:8080"' "$R/jffs/etc/config/camtls.init"
+	check "the Firewall script has no routes of its own (it reads the Init script's)" \
+		eval '! grep -q "^ROUTES=" "$R/jffs/etc/config/camtls.fire"'
 	check "camtls.init names the installed binary" grep -qx 'BIN="/jffs/bin/camtls"' "$R/jffs/etc/config/camtls.init"
 	check "install says HTTPS admin must be on" grep -q "enable HTTPS" <<<"$out"
 	check "no temporary files left in /tmp" [ -z "$(find "$R/tmp" -maxdepth 1 -name 'camtls-install.*')" ]
@@ -316,6 +320,21 @@ router() {
 	in_root /jffs/etc/config/camtls.fire
 	check "the Firewall script reopens it" eval '[ "$(from_wan 8443)" = "$token" ]'
 	check "and again exactly one rule per port" rules_ok iptables-legacy 8443 8444
+	# Pasted into the Scripts tabs: no camtls.init beside the Firewall
+	# script; it reads the routes from the Init tab (nvram script_init).
+	mkdir -p "$R/tmp/.nvram.d" "$R/tmp/tab"
+	sed 's/^ROUTES=.*/ROUTES="8445=127.0.0.1:8080"/' "$R/jffs/etc/config/camtls.init" \
+		>"$R/tmp/.nvram.d/script_init"
+	cp "$R/jffs/etc/config/camtls.fire" "$R/tmp/tab/fire"
+	in_root /bin/sh /tmp/tab/fire
+	check "pasted Firewall script: the ports of the pasted Init script" rules_ok iptables-legacy 8445
+	rm "$R/tmp/.nvram.d/script_init"
+	tomato_firewall
+	in_root /bin/sh /tmp/tab/fire
+	check "no Init script to read: no port opened, the reason logged" \
+		eval '! iptables-legacy -S INPUT | grep -q -- "-j camtls$" && grep -q "no ROUTES line in the Init script" "$R/var/log/messages"'
+	in_root /jffs/etc/config/camtls.fire
+	check "the installed scripts again: their ports" rules_ok iptables-legacy 8443 8444
 
 	# 5b. The cap per client address: the installer writes it into the Init
 	#     script's OPTS beside the options already there, camtls gets it.
