@@ -63,3 +63,22 @@ BENCH_MEMORY_BINS ?=
 .PHONY: bench-memory
 bench-memory: deps $(BENCH_STATIC_BIN)
 	python3 tests/bench/memory.py $(BENCH_STATIC_BIN) $(BENCH_MEMORY_BINS)
+
+# make bench-opt: the cost of the size-first OpenSSL options (-Os,
+# OPENSSL_SMALL_FOOTPRINT) on x86_64, aarch64 and armv7: each target's camtls
+# built as shipped and speed-first (tests/bench/opt-build.sh, into
+# BENCH_OPT_DIR), then binary sizes and guest instructions per handshake and
+# per MiB under qemu-user with make bench-mips's counting plugin
+# (tests/bench/opt_levels.py). Prints a table; docs/performance.md has the
+# figures. Six OpenSSL builds the first time, minutes each.
+BENCH_OPT_TARGETS ?= x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+BENCH_OPT_DIR = $(CAMTLS_CACHE)/bench-opt
+
+.PHONY: bench-opt
+bench-opt: cross-deps
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_MIPS_APT_PACKAGES)"
+	tests/bench/mips-setup.sh $(BENCH_MIPS_CACHE)
+	for t in $(BENCH_OPT_TARGETS); do for o in size speed; do \
+	  tests/bench/opt-build.sh $$t $(BENCH_OPT_DIR)/camtls-$$o-$$t $$o || exit 1; done; done
+	python3 tests/bench/opt_levels.py --dir $(BENCH_OPT_DIR) --plugin $(BENCH_MIPS_CACHE)/insn.so \
+	  --targets $(shell echo $(BENCH_OPT_TARGETS) | tr ' ' ,)
