@@ -170,7 +170,9 @@ def main():
               "rounds of %d), relative to size:" % args.native)
         for k in ("ec", "rsa"):
             med = {o: sorted(native[o][k])[1] for o in native}
-            print("  %s: " % k + ", ".join("%s %.3f" % (o, med[o] / med["size"]) for o in med))
+            print("  %s: " % k + ", ".join("%s %.3f (rounds %s us)" % (
+                o, med[o] / med["size"], "/".join("%.0f" % (v * 1e6) for v in native[o][k]))
+                for o in med))
     print("TLS: %s" % rows[0][2]["size"]["tls"] if rows else "")
 
 
