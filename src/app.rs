@@ -4,7 +4,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::auth::{self, Allow};
+use crate::auth::allow::Allow;
+use crate::auth::{device, guard, password, users};
 use crate::cli::{Args, BackendAuth, Command};
 use crate::server::{self, TlsState};
 use crate::tls::{self, Identity};
@@ -74,7 +75,7 @@ fn serve(args: &Args) -> Result<(), Failure> {
             Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?;
         }
         if let Some(BackendAuth::Inline(text)) = &route.guard.backend_auth {
-            auth::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?;
+            device::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?;
         }
     }
 
@@ -102,7 +103,7 @@ fn serve(args: &Args) -> Result<(), Failure> {
             })
         }
     };
-    let guards = server::load_guards(&config.routes)?;
+    let guards = guard::load_guards(&config.routes)?;
     let user = args
         .user
         .as_deref()
@@ -169,7 +170,8 @@ fn absolute(path: &std::path::Path) -> Result<PathBuf, Error> {
 /// twice) or from the first line of standard input.
 fn hash_password(user: Option<&str>) -> Result<(), Error> {
     if let Some(name) = user {
-        auth::check_user_name(name).map_err(|why| Error::new(format!("--user {name:?}: {why}")))?;
+        users::check_user_name(name)
+            .map_err(|why| Error::new(format!("--user {name:?}: {why}")))?;
     }
     let stdin = std::io::stdin();
     let password = if stdin.is_terminal() {
@@ -190,9 +192,9 @@ fn hash_password(user: Option<&str>) -> Result<(), Error> {
     if password.is_empty() {
         return Err(Error::new("the password is empty"));
     }
-    let hash = auth::hash_password(&password).map_err(Error::new)?;
+    let hash = password::hash_password(&password).map_err(Error::new)?;
     match user {
-        Some(name) => println!("{}", auth::format_line(name, &hash)),
+        Some(name) => println!("{}", users::format_line(name, &hash)),
         None => println!("{hash}"),
     }
     Ok(())

@@ -9,7 +9,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::auth::{self, AuthResult, Basic, Cidr};
+use crate::auth::allow::{Allow, Cidr};
+use crate::auth::users::{self, AuthResult, Basic, Users};
+use crate::auth::{base64, device, password};
 use crate::body::ChunkedDecoder;
 use crate::cli::{self, Backend, BackendAuth, Listen, Route};
 use crate::head::{self, Framing, Origin, Reject};
@@ -444,12 +446,12 @@ fn header(head: &[u8], name: &str) -> Option<String> {
 
 /// The auth file [`authorization`] checks against: `alice` with password
 /// `pw`, at the cheapest cost an auth file may have.
-fn with_users<T>(f: impl FnOnce(&auth::Users) -> T) -> T {
+fn with_users<T>(f: impl FnOnce(&Users) -> T) -> T {
     thread_local! {
-        static USERS: auth::Users = {
-            let hash = auth::hash_password_with("pw", auth::MIN_ITERATIONS)
+        static USERS: Users = {
+            let hash = password::hash_password_with("pw", password::MIN_ITERATIONS)
                 .unwrap_or_else(|e| panic!("hash: {e}"));
-            auth::Users::parse(&format!("alice:{hash}\n"), "fuzz")
+            Users::parse(&format!("alice:{hash}\n"), "fuzz")
                 .unwrap_or_else(|e| panic!("auth file: {e}"))
         };
     }
@@ -464,30 +466,27 @@ fn with_users<T>(f: impl FnOnce(&auth::Users) -> T) -> T {
 /// `--backend-auth` value reads back as the USER:PASS it was made from.
 pub fn authorization(data: &[u8]) {
     for pad in [true, false] {
-        let encoded = auth::base64_encode(data, pad);
-        assert_eq!(
-            auth::base64_decode(encoded.as_bytes()).as_deref(),
-            Some(data)
-        );
+        let encoded = base64::encode(data, pad);
+        assert_eq!(base64::decode(encoded.as_bytes()).as_deref(), Some(data));
     }
-    let parsed = auth::parse_basic(Some(data));
+    let parsed = users::parse_basic(Some(data));
     if let Basic::Credentials { user, password } = &parsed {
         assert!(!user.contains(&b':') && !password.contains(&0));
-        assert!(data.len() <= auth::MAX_AUTHORIZATION_LEN);
+        assert!(data.len() <= users::MAX_AUTHORIZATION_LEN);
         let decoded = [user.as_slice(), b":", password].concat();
         let token = basic_token(data);
         assert!(
-            token == Some(auth::base64_encode(&decoded, true).as_bytes())
-                || token == Some(auth::base64_encode(&decoded, false).as_bytes()),
+            token == Some(base64::encode(&decoded, true).as_bytes())
+                || token == Some(base64::encode(&decoded, false).as_bytes()),
             "{:?} decodes to {decoded:?}, which encodes otherwise",
             String::from_utf8_lossy(data)
         );
     }
     if let Some(colon) = data.iter().position(|&b| b == b':') {
-        let value = format!("Basic {}", auth::base64_encode(data, true));
+        let value = format!("Basic {}", base64::encode(data, true));
         let (user, password) = (&data[..colon], &data[colon + 1..]);
         // A NUL in the password is refused: PBKDF2 cannot tell `pw` from
-        // `pw\0` (auth::split_user_pass).
+        // `pw\0` (users::split_user_pass).
         let want = if password.contains(&0) {
             Basic::Malformed
         } else {
@@ -496,8 +495,8 @@ pub fn authorization(data: &[u8]) {
                 password: password.to_vec(),
             }
         };
-        if value.len() <= auth::MAX_AUTHORIZATION_LEN {
-            assert_eq!(auth::parse_basic(Some(value.as_bytes())), want);
+        if value.len() <= users::MAX_AUTHORIZATION_LEN {
+            assert_eq!(users::parse_basic(Some(value.as_bytes())), want);
         }
     }
     with_users(|users| {
@@ -521,13 +520,13 @@ pub fn authorization(data: &[u8]) {
         }
     });
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(value) = auth::backend_auth(text) {
+        if let Ok(value) = device::backend_auth(text) {
             let Some((user, password)) = text.split_once(':') else {
                 panic!("--backend-auth took {text:?} without a colon");
             };
-            if value.len() <= auth::MAX_AUTHORIZATION_LEN {
+            if value.len() <= users::MAX_AUTHORIZATION_LEN {
                 assert_eq!(
-                    auth::parse_basic(Some(value.as_bytes())),
+                    users::parse_basic(Some(value.as_bytes())),
                     Basic::Credentials {
                         user: user.as_bytes().to_vec(),
                         password: password.as_bytes().to_vec(),
@@ -535,20 +534,21 @@ pub fn authorization(data: &[u8]) {
                 );
             }
         }
-        if let Ok(users) = auth::Users::parse(text, "fuzz") {
-            assert!(!users.is_empty());
-            for name in users.names() {
-                assert_eq!(auth::check_user_name(name), Ok(()));
+        if let Ok(parsed) = Users::parse(text, "fuzz") {
+            assert!(!parsed.is_empty());
+            for name in parsed.names() {
+                assert_eq!(users::check_user_name(name), Ok(()));
             }
         }
     }
 }
 
-/// The base64 token of a `Basic` value, read here by hand: optional
-/// whitespace, the scheme in any case, a space, optional whitespace, the
+/// The base64 token of a `Basic` value, read here by hand: ASCII
+/// whitespace (optional whitespace, and the CR, LF and FF that httparse keeps
+/// out of a value), the scheme in any case, a space, optional whitespace, the
 /// token, optional whitespace.
 fn basic_token(value: &[u8]) -> Option<&[u8]> {
-    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let ows = u8::is_ascii_whitespace;
     let start = value.iter().position(|b| !ows(b))?;
     let end = value.iter().rposition(|b| !ows(b))? + 1;
     let value = value.get(start..end)?;
@@ -669,7 +669,7 @@ pub fn cidrs(data: &[u8]) {
     }
     let specs: Vec<&str> = text.split(',').collect();
     let each: Vec<Result<Cidr, String>> = specs.iter().map(|s| Cidr::parse(s)).collect();
-    match auth::Allow::parse(&specs) {
+    match Allow::parse(&specs) {
         Ok(allow) => {
             let ranges: Vec<Cidr> = each
                 .into_iter()

@@ -109,13 +109,16 @@ pub fn error_response(status: u16, detail: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The `WWW-Authenticate` value sent with a 401.
+pub const WWW_AUTHENTICATE: &str = "Basic realm=\"camtls\", charset=\"UTF-8\"";
+
 /// 401 with the challenge for camtls's own login; the connection stays
 /// usable when nothing of the request is left unread.
 pub fn login_required(keep_alive: bool) -> Vec<u8> {
     let body = "401 Unauthorized: log in to reach this device\n";
     format!(
         "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}Cache-Control: no-store\r\n\r\n{body}",
-        crate::auth::WWW_AUTHENTICATE,
+        WWW_AUTHENTICATE,
         body.len(),
         if keep_alive { "" } else { "Connection: close\r\n" },
     )

@@ -7,7 +7,17 @@
 //! - `tls`: certificate and key loading, the server context, the async
 //!   OpenSSL stream.
 //! - `certgen`: `camtls gen-cert`, a key and a self-signed certificate.
-//! - `auth`: password hashes, logins, allowed address ranges, lockout.
+//! - `auth`: who may use a route, one module a concern:
+//!   - `auth::guard`: a route's access rules (`RouteGuard`), loaded from its
+//!     configuration at start and on SIGHUP, and the check before a handshake;
+//!   - `auth::users`: the `--auth-file` format, the Basic check, the cache of
+//!     verified logins;
+//!   - `auth::password`: PBKDF2 password hashes (`camtls hash-password`);
+//!   - `auth::device`: the device's own login (`--backend-auth`);
+//!   - `auth::allow`: `--allow` address ranges;
+//!   - `auth::lockout`: the lockout of addresses that keep failing;
+//!   - `auth::base64`: strict base64 for Basic tokens and hashes;
+//!   - `auth::secret_file`: the warning for a secret file others can read.
 //! - `stream`: client and backend streams, and the read buffer that keeps
 //!   bytes received past a head.
 //! - `head`: parsing, checking and rewriting request and response heads.

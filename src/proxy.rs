@@ -11,12 +11,13 @@ use smol::io::{AsyncWrite, AsyncWriteExt};
 use smol::Async;
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::admission::ConnectionState;
-use crate::auth::{Allow, AuthResult, Lockout, Users};
+use crate::auth::guard::RouteGuard;
+use crate::auth::lockout::Lockout;
+use crate::auth::users::{AuthResult, Users};
 use crate::body::{self, CopyError};
 use crate::cli::{Backend, Timeouts};
 use crate::deadline::Deadlines;
@@ -38,25 +39,6 @@ pub struct Settings<'a> {
     /// Marked established at the first whole request head, which protects
     /// the connection from eviction at the connection limit.
     pub connection: &'a ConnectionState,
-}
-
-/// A route's access rules, loaded at start.
-#[derive(Default)]
-pub struct RouteGuard {
-    /// Logins camtls checks itself (shared between routes naming one file).
-    pub users: Option<Rc<Users>>,
-    /// Client ranges allowed; None allows everyone.
-    pub allow: Option<Allow>,
-    /// The Authorization value camtls sends the device.
-    pub backend_authorization: Option<String>,
-}
-
-impl RouteGuard {
-    /// Whether a new connection from `ip` may go on to the TLS handshake.
-    pub fn admits(&self, ip: IpAddr, lockout: &RefCell<Lockout>) -> bool {
-        self.allow.as_ref().is_none_or(|a| a.allows(ip))
-            && !(self.users.is_some() && lockout.borrow_mut().is_blocked(ip, Instant::now()))
-    }
 }
 
 type BackendStream = Buffered<Async<TcpStream>>;

@@ -11,14 +11,12 @@ use openssl::ssl::SslContext;
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
 use crate::admission::{Admission, ConnectionState, Refusal, Slot};
-use crate::auth::{self, Allow, Lockout, LockoutPolicy, Users};
-use crate::cli::{BackendAuth, Config, Listen, Route, TlsFiles};
+use crate::auth::guard::{self, RouteGuard};
+use crate::auth::lockout::{Lockout, LockoutPolicy};
+use crate::cli::{Config, Listen, Route, TlsFiles};
 use crate::deadline::Deadlines;
-use crate::proxy::{self, Greeting, RouteGuard, Session, Settings};
+use crate::proxy::{self, Greeting, Session, Settings};
 use crate::signals::{Signal, Signals};
 use crate::stream::ClientStream;
 use crate::tls::{Identity, TlsStream};
@@ -384,7 +382,7 @@ async fn handle(
 /// read again for new connections; open ones keep theirs. Whatever cannot be
 /// read leaves the running version in place.
 fn reload(shared: &Shared) {
-    match load_guards(&shared.config.routes) {
+    match guard::load_guards(&shared.config.routes) {
         Ok(guards) => *shared.guards.borrow_mut() = guards.into_iter().map(Rc::new).collect(),
         Err(e) => log::error!("SIGHUP: {e}; still using the previous logins and ranges"),
     }
@@ -405,58 +403,4 @@ fn reload(shared: &Shared) {
         }
         Err(e) => log::error!("SIGHUP: {e}; still serving the previous certificate"),
     }
-}
-
-/// Each route's access rules, with every file read and checked now, so a
-/// mistake stops camtls before it serves. Routes naming the same auth file
-/// share one set of users (and one cache of verified logins).
-pub fn load_guards(routes: &[Route]) -> Result<Vec<RouteGuard>, Error> {
-    let mut users_by_file: HashMap<PathBuf, Rc<Users>> = HashMap::new();
-    let mut guards = Vec::with_capacity(routes.len());
-    for route in routes {
-        let at = |why: String| Error::new(format!("route {}: {why}", route.listen));
-        let users = match &route.guard.auth_file {
-            None => None,
-            Some(path) => Some(match users_by_file.get(path) {
-                Some(users) => users.clone(),
-                None => {
-                    let users = Rc::new(Users::load(path).map_err(at)?);
-                    if let Some(warning) = auth::permission_warning("auth file", path) {
-                        log::warn!("{warning}");
-                    }
-                    users_by_file.insert(path.clone(), users.clone());
-                    users
-                }
-            }),
-        };
-        let allow = if route.guard.allow.is_empty() {
-            None
-        } else {
-            Some(Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?)
-        };
-        let backend_authorization = match &route.guard.backend_auth {
-            None => None,
-            Some(BackendAuth::Inline(text)) => {
-                Some(auth::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?)
-            }
-            Some(BackendAuth::File(path)) => {
-                if let Some(warning) = auth::permission_warning("backend auth file", path) {
-                    log::warn!("{warning}");
-                }
-                Some(auth::load_backend_auth(path).map_err(at)?)
-            }
-        };
-        if users.is_some() && !route.guard.allow.is_empty() {
-            log::info!(
-                "route {}: login required, and only from the allowed ranges",
-                route.listen
-            );
-        }
-        guards.push(RouteGuard {
-            users,
-            allow,
-            backend_authorization,
-        });
-    }
-    Ok(guards)
 }

@@ -5,7 +5,6 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -20,6 +19,7 @@ use openssl::x509::X509;
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::Async;
 
+use crate::auth::secret_file;
 use crate::cli::TlsFiles;
 use crate::Error;
 
@@ -185,16 +185,7 @@ impl Identity {
 pub fn startup_warnings(files: &TlsFiles, identity: &Identity) -> Vec<String> {
     let mut warnings = Vec::new();
     let key_path = files.key.as_ref().unwrap_or(&files.cert);
-    if let Ok(meta) = fs::metadata(key_path) {
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            warnings.push(format!(
-                "key file {} is readable by group or others (mode {:o}); chmod 600 it",
-                key_path.display(),
-                mode & 0o777
-            ));
-        }
-    }
+    warnings.extend(secret_file::permission_warning("key file", key_path));
     if let Ok(now) = openssl::asn1::Asn1Time::days_from_now(0) {
         if identity.leaf.not_after() < now {
             warnings.push(format!(
