@@ -4,9 +4,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::auth::allow::Allow;
-use crate::auth::{device, guard, password, users};
-use crate::cli::{Args, BackendAuth, Command};
+use crate::auth::{guard, password, users};
+use crate::cli::{Args, Command};
 use crate::server::{self, TlsState};
 use crate::tls::{self, Identity};
 use crate::{certgen, process, signals, Error};
@@ -67,18 +66,6 @@ fn serve(args: &Args) -> Result<(), Failure> {
     let config = args.to_config().map_err(|e| usage(Error::new(e.0)))?;
     process::init_logging(level, args.syslog || args.daemon);
     process::check_kernel().map_err(usage)?;
-    // Ranges and an inline device login are the command line's own words;
-    // load_guards checks them again with the files it reads.
-    for route in &config.routes {
-        let at = |why: String| usage(Error::new(format!("route {}: {why}", route.listen)));
-        if !route.guard.allow.is_empty() {
-            Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?;
-        }
-        if let Some(BackendAuth::Inline(text)) = &route.guard.backend_auth {
-            device::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?;
-        }
-    }
-
     let tls = match &config.tls {
         None => None,
         Some(files) => {

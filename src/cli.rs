@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+use crate::auth::allow::Allow;
+use crate::auth::device;
+use crate::config::{Backend, BackendAuth, Config, Guard, Listen, Route, Timeouts, TlsFiles};
+
 pub const DEFAULT_CERT: &str = "/tmp/etc/cert.pem";
 pub const DEFAULT_KEY: &str = "/tmp/etc/key.pem";
 
@@ -184,136 +188,6 @@ pub struct FingerprintArgs {
     pub file: PathBuf,
 }
 
-/// Where a route's backend lives. The host is kept as text so that names are
-/// resolved at connect time (a camera's DHCP name may change address).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Backend {
-    pub host: String,
-    pub port: u16,
-    /// As in URLs and in Host, made once: it goes into every request.
-    authority: String,
-}
-
-impl Backend {
-    pub fn new(host: &str, port: u16) -> Backend {
-        let bracketed = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_string()
-        };
-        let authority = if port == 80 {
-            bracketed
-        } else {
-            format!("{bracketed}:{port}")
-        };
-        Backend {
-            host: host.to_string(),
-            port,
-            authority,
-        }
-    }
-
-    /// The authority as it appears in URLs and in Host: `host:port`, `[v6]:port`,
-    /// with the port left out when it is 80.
-    pub fn authority(&self) -> &str {
-        &self.authority
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// Where a route listens: a concrete address, or a bare port meaning every
-/// address (IPv6 and IPv4 where the kernel has IPv6, IPv4 otherwise).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listen {
-    Any(u16),
-    Addr(SocketAddr),
-}
-
-impl fmt::Display for Listen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Listen::Any(port) => write!(f, "*:{port}"),
-            Listen::Addr(addr) => write!(f, "{addr}"),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    pub listen: Listen,
-    pub backend: Backend,
-    pub guard: Guard,
-}
-
-/// Who may use a route, and the login camtls gives the device.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Guard {
-    /// HTTP Basic logins checked by camtls.
-    pub auth_file: Option<PathBuf>,
-    /// Client address ranges allowed to connect; empty allows everyone.
-    pub allow: Vec<String>,
-    pub backend_auth: Option<BackendAuth>,
-}
-
-/// The device's own login, sent by camtls.
-#[derive(Clone, PartialEq, Eq)]
-pub enum BackendAuth {
-    /// USER:PASS given on the command line.
-    Inline(String),
-    /// A file holding USER:PASS.
-    File(PathBuf),
-}
-
-impl fmt::Debug for BackendAuth {
-    // The password stays out of any debug output.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BackendAuth::Inline(_) => f.write_str("Inline(…)"),
-            BackendAuth::File(path) => f.debug_tuple("File").field(path).finish(),
-        }
-    }
-}
-
-/// Timeouts, each one a defence against a client or backend that stops
-/// talking; see docs/usage.md.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    pub handshake: Duration,
-    pub head: Duration,
-    pub idle: Duration,
-    pub connect: Duration,
-    pub backend: Duration,
-    pub shutdown_grace: Duration,
-}
-
-/// Everything the proxy needs to serve, validated.
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub routes: Vec<Route>,
-    /// None with --plain.
-    pub tls: Option<TlsFiles>,
-    pub preserve_host: bool,
-    pub max_connections: usize,
-    pub max_per_address: usize,
-    pub timeouts: Timeouts,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    /// None when the key is to be found in the certificate file.
-    pub key: Option<PathBuf>,
-}
-
 /// A command-line mistake, worded for the user.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UsageError(pub String);
@@ -348,19 +222,17 @@ impl Args {
         }
         let default_guard = Guard {
             auth_file: self.auth_file.clone(),
-            allow: self.allow.clone(),
+            allow: Allow::parse(&self.allow).map_err(|why| usage(format!("--allow: {why}")))?,
             backend_auth: match (&self.backend_auth, &self.backend_auth_file) {
                 (Some(_), Some(_)) => {
                     return Err(usage(
                         "--backend-auth and --backend-auth-file: give one of them",
                     ))
                 }
-                (Some(inline), None) => {
-                    if !inline.contains(':') {
-                        return Err(usage("--backend-auth: expected USER:PASS"));
-                    }
-                    Some(BackendAuth::Inline(inline.clone()))
-                }
+                (Some(inline), None) => Some(BackendAuth::Inline(
+                    device::backend_auth(inline)
+                        .map_err(|why| usage(format!("--backend-auth: {why}")))?,
+                )),
                 (None, Some(file)) => Some(BackendAuth::File(file.clone())),
                 (None, None) => None,
             },
@@ -474,7 +346,7 @@ pub fn parse_route_with(text: &str, defaults: &Guard) -> Result<Route, UsageErro
         }
         match key.trim() {
             "auth" => guard.auth_file = Some(value.into()),
-            "allow" => own_allow.push(value.to_string()),
+            "allow" => own_allow.push(value),
             "backend-auth-file" => guard.backend_auth = Some(BackendAuth::File(value.into())),
             other => {
                 return Err(usage(format!(
@@ -484,7 +356,8 @@ pub fn parse_route_with(text: &str, defaults: &Guard) -> Result<Route, UsageErro
         }
     }
     if !own_allow.is_empty() {
-        guard.allow = own_allow;
+        guard.allow = Allow::parse(&own_allow)
+            .map_err(|why| usage(format!("--route {text:?}: option allow: {why}")))?;
     }
     Ok(Route {
         listen,
@@ -588,7 +461,7 @@ mod tests {
     fn route_options_override_the_defaults() {
         let defaults = Guard {
             auth_file: Some("/etc/camtls/users".into()),
-            allow: vec!["10.0.0.0/8".into()],
+            allow: Allow::parse(&["10.0.0.0/8"]).unwrap(),
             backend_auth: Some(BackendAuth::Inline("admin:x".into())),
         };
         let r = parse_route_with("8443=cam:80", &defaults).unwrap();
@@ -598,11 +471,16 @@ mod tests {
             &defaults,
         )
         .unwrap();
-        assert_eq!(r.guard.allow, vec!["192.168.1.0/24", "::1"]);
+        assert_eq!(
+            r.guard.allow,
+            Allow::parse(&["192.168.1.0/24", "::1"]).unwrap()
+        );
         assert_eq!(r.guard.auth_file, Some("/a".into()));
         assert_eq!(r.guard.backend_auth, Some(BackendAuth::File("/p".into())));
         assert!(parse_route("8443=cam:80,colour=blue").is_err());
         assert!(parse_route("8443=cam:80,allow=").is_err());
+        let e = parse_route("8443=cam:80,allow=10.0.0.0/33").unwrap_err();
+        assert!(e.0.contains("allow") && e.0.contains("0 to 32"), "{e}");
     }
 
     #[test]

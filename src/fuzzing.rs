@@ -13,7 +13,8 @@ use crate::auth::allow::{Allow, Cidr};
 use crate::auth::users::{self, AuthResult, Basic, Users};
 use crate::auth::{base64, device, password};
 use crate::body::ChunkedDecoder;
-use crate::cli::{self, Backend, BackendAuth, Listen, Route};
+use crate::cli;
+use crate::config::{Backend, BackendAuth, Listen, Route};
 use crate::head::{self, Framing, Origin, Reject};
 
 /// A property check on arbitrary bytes: panics when the property fails.
@@ -604,7 +605,7 @@ fn route_text(route: &Route) -> String {
     if let Some(file) = &route.guard.auth_file {
         text += &format!(",auth={}", file.display());
     }
-    for range in &route.guard.allow {
+    for range in route.guard.allow.ranges() {
         text += &format!(",allow={range}");
     }
     match &route.guard.backend_auth {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::cli::Backend;
+use crate::config::Backend;
 
 /// Largest request or response head accepted, in bytes: the read buffer,
 /// 16 KiB less 64 bytes. Bounds the memory a client can make a connection

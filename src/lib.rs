@@ -2,7 +2,11 @@
 //! devices (IP cameras first), small enough for a home router.
 //!
 //! # Layout
-//! - `cli`: the command line, and its translation into a validated `Config`.
+//! - `cli`: the command line (argh), and its translation into a `Config`:
+//!   every option parsed and checked there, once.
+//! - `config`: the validated configuration the rest is given: routes,
+//!   listen addresses, backends, each route's access settings, timeouts, TLS
+//!   files.
 //! - `app`: the subcommands and the start sequence (load, bind, detach, serve).
 //! - `tls`: certificate and key loading, the server context, the async
 //!   OpenSSL stream.
@@ -44,6 +48,7 @@ pub mod body;
 pub mod certgen;
 pub mod cli;
 pub mod compat;
+pub mod config;
 pub mod deadline;
 pub mod fuzzing;
 pub mod head;

@@ -19,7 +19,7 @@ use crate::auth::guard::RouteGuard;
 use crate::auth::lockout::Lockout;
 use crate::auth::users::{AuthResult, Users};
 use crate::body::{self, CopyError};
-use crate::cli::{Backend, Timeouts};
+use crate::config::{Backend, Timeouts};
 use crate::deadline::Deadlines;
 use crate::head::{self, Framing, Origin, Reject, Request, Response};
 use crate::stream::{Buffered, ClientStream};

@@ -14,7 +14,7 @@ use smol::{Async, LocalExecutor, Timer};
 use crate::admission::{Admission, ConnectionState, Refusal, Slot};
 use crate::auth::guard::{self, RouteGuard};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
-use crate::cli::{Config, Listen, Route, TlsFiles};
+use crate::config::{Config, Listen, Route, TlsFiles};
 use crate::deadline::Deadlines;
 use crate::proxy::{self, Greeting, Session, Settings};
 use crate::signals::{Signal, Signals};

@@ -20,7 +20,7 @@ use smol::io::{AsyncRead, AsyncWrite};
 use smol::Async;
 
 use crate::auth::secret_file;
-use crate::cli::TlsFiles;
+use crate::config::TlsFiles;
 use crate::Error;
 
 /// How long a TLS 1.2 session stays resumable, as nginx's

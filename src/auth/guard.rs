@@ -13,7 +13,7 @@ use crate::auth::allow::Allow;
 use crate::auth::lockout::Lockout;
 use crate::auth::users::Users;
 use crate::auth::{device, secret_file};
-use crate::cli::{BackendAuth, Route};
+use crate::config::{BackendAuth, Route};
 use crate::Error;
 
 /// A route's access rules, loaded at start.
@@ -21,8 +21,8 @@ use crate::Error;
 pub struct RouteGuard {
     /// Logins camtls checks itself (shared between routes naming one file).
     pub users: Option<Rc<Users>>,
-    /// Client ranges allowed; None allows everyone.
-    pub allow: Option<Allow>,
+    /// Client ranges allowed; empty allows everyone.
+    pub allow: Allow,
     /// The Authorization value camtls sends the device.
     pub backend_authorization: Option<String>,
 }
@@ -30,7 +30,7 @@ pub struct RouteGuard {
 impl RouteGuard {
     /// Whether a new connection from `ip` may go on to the TLS handshake.
     pub fn admits(&self, ip: IpAddr, lockout: &RefCell<Lockout>) -> bool {
-        self.allow.as_ref().is_none_or(|a| a.allows(ip))
+        self.allow.allows(ip)
             && !(self.users.is_some() && lockout.borrow_mut().is_blocked(ip, Instant::now()))
     }
 }
@@ -57,16 +57,9 @@ pub fn load_guards(routes: &[Route]) -> Result<Vec<RouteGuard>, Error> {
                 }
             }),
         };
-        let allow = if route.guard.allow.is_empty() {
-            None
-        } else {
-            Some(Allow::parse(&route.guard.allow).map_err(|why| at(format!("--allow: {why}")))?)
-        };
         let backend_authorization = match &route.guard.backend_auth {
             None => None,
-            Some(BackendAuth::Inline(text)) => Some(
-                device::backend_auth(text).map_err(|why| at(format!("--backend-auth: {why}")))?,
-            ),
+            Some(BackendAuth::Inline(authorization)) => Some(authorization.clone()),
             Some(BackendAuth::File(path)) => {
                 if let Some(warning) = secret_file::permission_warning("backend auth file", path) {
                     log::warn!("{warning}");
@@ -82,7 +75,7 @@ pub fn load_guards(routes: &[Route]) -> Result<Vec<RouteGuard>, Error> {
         }
         guards.push(RouteGuard {
             users,
-            allow,
+            allow: route.guard.allow.clone(),
             backend_authorization,
         });
     }
