@@ -2,17 +2,19 @@
 //! that keep request smuggling out, and the rewriting a reverse proxy does
 //! (Host, X-Forwarded-*, hop-by-hop headers, redirects that name the backend).
 //! Bodies are never touched here; this module only decides how they are framed.
+//! The responses camtls makes itself are in `answer`.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::config::Backend;
 
-/// Largest request or response head accepted, in bytes: the read buffer,
-/// 16 KiB less 64 bytes. Bounds the memory a client can make a connection
-/// hold and the work of re-parsing a head that arrives one byte at a time;
-/// browsers' heads are a few KiB at most.
-pub const MAX_HEAD_BYTES: usize = crate::stream::BUFFER_BYTES;
+/// Largest request or response head accepted, in bytes: 16 KiB less 64
+/// bytes, what a connection's read buffer holds (stream::BUFFER_BYTES; proxy
+/// checks at compile time that a head fits). Bounds the memory a client can
+/// make a connection hold and the work of re-parsing a head that arrives one
+/// byte at a time; browsers' heads are a few KiB at most.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024 - 64;
 
 /// Most header fields in one head. Bounds parsing work and stack use.
 pub const MAX_HEADERS: usize = 64;
@@ -74,57 +76,6 @@ impl Reject {
     }
 }
 
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        200 => "OK",
-        301 => "Moved Permanently",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        417 => "Expectation Failed",
-        431 => "Request Header Fields Too Large",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "Error",
-    }
-}
-
-/// A complete response made by camtls itself. The body says what went wrong
-/// in general terms only: nothing about the LAN behind the proxy.
-pub fn error_response(status: u16, detail: &str) -> Vec<u8> {
-    let body = format!("{status} {}: {detail}\n", reason(status));
-    format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n{body}",
-        reason(status),
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// The `WWW-Authenticate` value sent with a 401.
-pub const WWW_AUTHENTICATE: &str = "Basic realm=\"camtls\", charset=\"UTF-8\"";
-
-/// 401 with the challenge for camtls's own login; the connection stays
-/// usable when nothing of the request is left unread.
-pub fn login_required(keep_alive: bool) -> Vec<u8> {
-    let body = "401 Unauthorized: log in to reach this device\n";
-    format!(
-        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}Cache-Control: no-store\r\n\r\n{body}",
-        WWW_AUTHENTICATE,
-        body.len(),
-        if keep_alive { "" } else { "Connection: close\r\n" },
-    )
-    .into_bytes()
-}
-
 /// What the proxy knows about the connection a request came on.
 pub struct Origin<'a> {
     pub backend: &'a Backend,
@@ -164,7 +115,8 @@ pub struct Request {
 
 /// Parses and rewrites a request head. `Ok(None)`: the head is incomplete.
 /// On success also returns the head's length in `buf`; bytes after it are
-/// body or the next request.
+/// body or the next request. Finding what the head says ([`Facts::find`])
+/// and writing the backend's head ([`write_backend_head`]) are separate steps.
 pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usize)>, Reject> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut fields);
@@ -186,125 +138,198 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
     if len > MAX_HEAD_BYTES {
         return Err(Reject::HeadTooLarge);
     }
-    let method = req.method.unwrap_or("");
-    let target = req.path.unwrap_or("");
-    let http10 = req.version == Some(0);
-    if method.eq_ignore_ascii_case("CONNECT") {
-        return Err(Reject::MethodNotAllowed);
-    }
-
-    // Never an open proxy: an absolute-form target names the host the client
-    // thinks it talks to, but the request goes to this route's backend.
-    let (path, target_authority) = split_target(target)?;
-
-    let mut lengths = None::<u64>;
-    let mut transfer_encodings = Vec::new();
-    let mut connection = Vec::new();
-    let mut host = None::<&[u8]>;
-    let mut upgrade = None::<&[u8]>;
-    let mut expect = None::<&[u8]>;
-    let mut forwarded_for = Vec::new();
-    let mut authorization = None;
-    for f in req.headers.iter() {
-        let name = f.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            merge_content_length(&mut lengths, f.value).map_err(Reject::BadRequest)?;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encodings.push(f.value);
-        } else if name.eq_ignore_ascii_case("connection") {
-            connection.extend(tokens(f.value));
-        } else if name.eq_ignore_ascii_case("host") {
-            if host.is_some() {
-                return Err(Reject::BadRequest("more than one Host"));
-            }
-            host = Some(f.value);
-        } else if name.eq_ignore_ascii_case("upgrade") {
-            upgrade = Some(f.value);
-        } else if name.eq_ignore_ascii_case("expect") {
-            expect = Some(f.value);
-        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
-            forwarded_for.push(f.value);
-        } else if name.eq_ignore_ascii_case("authorization") && origin.capture_authorization {
-            authorization = Some(f.value.to_vec());
-        }
-    }
-    let drop_authorization = origin.capture_authorization || origin.backend_authorization.is_some();
-
-    let body = if !transfer_encodings.is_empty() {
-        if lengths.is_some() {
-            // RFC 9112 section 6.1: both together is how smuggling starts.
-            return Err(Reject::BadRequest(
-                "Content-Length together with Transfer-Encoding",
-            ));
-        }
-        if http10 {
-            return Err(Reject::BadRequest(
-                "Transfer-Encoding in an HTTP/1.0 request",
-            ));
-        }
-        let codings: Vec<&[u8]> = transfer_encodings.iter().flat_map(|v| tokens(v)).collect();
-        if !matches!(codings.as_slice(), [only] if only.eq_ignore_ascii_case(b"chunked")) {
-            return Err(Reject::NotImplemented);
-        }
-        Framing::Chunked
-    } else {
-        match lengths {
-            Some(0) | None => Framing::Empty,
-            Some(n) => Framing::Length(n),
-        }
-    };
-
-    let host = host.filter(|h| !h.is_empty());
-    if !http10 && host.is_none() && target_authority.is_none() {
-        return Err(Reject::BadRequest("missing Host"));
-    }
-    let client_host = match target_authority.or(host) {
-        Some(h) if valid_host(h) => Some(std::str::from_utf8(h).unwrap_or_default()),
-        Some(_) => return Err(Reject::BadRequest("invalid Host")),
-        None => None,
-    };
-
-    let expect_continue = match expect {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case(b"100-continue") => body != Framing::Empty,
-        Some(_) => return Err(Reject::ExpectationFailed),
-    };
-    let wants_close = connection.iter().any(|t| t.eq_ignore_ascii_case(b"close"));
-    let upgrade = match upgrade {
-        Some(proto)
-            if !http10
-                && connection
-                    .iter()
-                    .any(|t| t.eq_ignore_ascii_case(b"upgrade")) =>
-        {
-            Some(proto)
-        }
-        _ => None,
-    };
-
+    let facts = Facts::find(&req)?;
+    let mut head = Vec::with_capacity(len + 160);
+    write_backend_head(&mut head, &facts, req.headers, origin);
     let scheme = if origin.tls { "https" } else { "http" };
-    let public_origin = match client_host {
+    let public_origin = match facts.client_host {
         Some(h) => format!("{scheme}://{h}"),
         None => format!("{scheme}://{}", origin.local_addr),
     };
+    let request = Request {
+        head,
+        body: facts.body,
+        is_head_method: facts.method.eq_ignore_ascii_case("HEAD"),
+        keep_alive: !facts.http10 && !facts.wants_close,
+        upgrade: facts.upgrade.is_some(),
+        expect_continue: facts.expect_continue,
+        http10: facts.http10,
+        public_origin,
+        summary: format!("{} {}", facts.method, redact_query(facts.path)),
+        authorization: facts
+            .authorization
+            .filter(|_| origin.capture_authorization)
+            .map(<[u8]>::to_vec),
+    };
+    Ok(Some((request, len)))
+}
 
-    let mut head = Vec::with_capacity(len + 160);
-    head.extend_from_slice(method.as_bytes());
+/// What a complete request head says, checked: everything the proxy acts
+/// on, found in one pass over the fields, before anything is written.
+struct Facts<'b> {
+    method: &'b str,
+    /// The origin-form path (or `*`) the backend gets.
+    path: &'b str,
+    http10: bool,
+    body: Framing,
+    /// A `Content-Length: 0` was sent, and goes on as sent.
+    zero_length: bool,
+    /// The host the client named (absolute-form target, else Host), valid.
+    client_host: Option<&'b str>,
+    /// The tokens of every Connection field.
+    connection: Vec<&'b [u8]>,
+    /// The protocol asked for, with `Connection: upgrade`, over HTTP/1.1.
+    upgrade: Option<&'b [u8]>,
+    expect_continue: bool,
+    wants_close: bool,
+    /// X-Forwarded-For values already present, in order.
+    forwarded_for: Vec<&'b [u8]>,
+    /// The last Authorization value.
+    authorization: Option<&'b [u8]>,
+}
+
+impl<'b> Facts<'b> {
+    fn find(req: &httparse::Request<'_, 'b>) -> Result<Facts<'b>, Reject> {
+        let method = req.method.unwrap_or("");
+        let target = req.path.unwrap_or("");
+        let http10 = req.version == Some(0);
+        if method.eq_ignore_ascii_case("CONNECT") {
+            return Err(Reject::MethodNotAllowed);
+        }
+
+        // Never an open proxy: an absolute-form target names the host the
+        // client thinks it talks to, but the request goes to this route's
+        // backend.
+        let (path, target_authority) = split_target(target)?;
+
+        let mut lengths = None::<u64>;
+        let mut transfer_encodings = Vec::new();
+        let mut connection = Vec::new();
+        let mut host = None::<&[u8]>;
+        let mut upgrade = None::<&[u8]>;
+        let mut expect = None::<&[u8]>;
+        let mut forwarded_for = Vec::new();
+        let mut authorization = None;
+        for f in req.headers.iter() {
+            let name = f.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                merge_content_length(&mut lengths, f.value).map_err(Reject::BadRequest)?;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                transfer_encodings.push(f.value);
+            } else if name.eq_ignore_ascii_case("connection") {
+                connection.extend(tokens(f.value));
+            } else if name.eq_ignore_ascii_case("host") {
+                if host.is_some() {
+                    return Err(Reject::BadRequest("more than one Host"));
+                }
+                host = Some(f.value);
+            } else if name.eq_ignore_ascii_case("upgrade") {
+                upgrade = Some(f.value);
+            } else if name.eq_ignore_ascii_case("expect") {
+                expect = Some(f.value);
+            } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+                forwarded_for.push(f.value);
+            } else if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(f.value);
+            }
+        }
+
+        let body = if !transfer_encodings.is_empty() {
+            if lengths.is_some() {
+                // RFC 9112 section 6.1: both together is how smuggling starts.
+                return Err(Reject::BadRequest(
+                    "Content-Length together with Transfer-Encoding",
+                ));
+            }
+            if http10 {
+                return Err(Reject::BadRequest(
+                    "Transfer-Encoding in an HTTP/1.0 request",
+                ));
+            }
+            let codings: Vec<&[u8]> = transfer_encodings.iter().flat_map(|v| tokens(v)).collect();
+            if !matches!(codings.as_slice(), [only] if only.eq_ignore_ascii_case(b"chunked")) {
+                return Err(Reject::NotImplemented);
+            }
+            Framing::Chunked
+        } else {
+            match lengths {
+                Some(0) | None => Framing::Empty,
+                Some(n) => Framing::Length(n),
+            }
+        };
+
+        let host = host.filter(|h| !h.is_empty());
+        if !http10 && host.is_none() && target_authority.is_none() {
+            return Err(Reject::BadRequest("missing Host"));
+        }
+        let client_host = match target_authority.or(host) {
+            Some(h) if valid_host(h) => Some(std::str::from_utf8(h).unwrap_or_default()),
+            Some(_) => return Err(Reject::BadRequest("invalid Host")),
+            None => None,
+        };
+
+        let expect_continue = match expect {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case(b"100-continue") => body != Framing::Empty,
+            Some(_) => return Err(Reject::ExpectationFailed),
+        };
+        let wants_close = connection.iter().any(|t| t.eq_ignore_ascii_case(b"close"));
+        let upgrade = match upgrade {
+            Some(proto)
+                if !http10
+                    && connection
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(b"upgrade")) =>
+            {
+                Some(proto)
+            }
+            _ => None,
+        };
+        Ok(Facts {
+            method,
+            path,
+            http10,
+            body,
+            zero_length: lengths == Some(0),
+            client_host,
+            connection,
+            upgrade,
+            expect_continue,
+            wants_close,
+            forwarded_for,
+            authorization,
+        })
+    }
+}
+
+/// The head camtls sends the backend for a request: the request line with
+/// an origin-form path, Host naming the backend (or the client's with
+/// --preserve-host), the client's end-to-end fields, the framing, the
+/// X-Forwarded-* fields, and the login policy's Authorization: the client's
+/// own is dropped when camtls checks logins itself or sends the device's.
+fn write_backend_head(
+    head: &mut Vec<u8>,
+    facts: &Facts,
+    fields: &[httparse::Header],
+    origin: &Origin,
+) {
+    let drop_authorization = origin.capture_authorization || origin.backend_authorization.is_some();
+    head.extend_from_slice(facts.method.as_bytes());
     head.push(b' ');
-    head.extend_from_slice(path.as_bytes());
-    head.extend_from_slice(if http10 {
+    head.extend_from_slice(facts.path.as_bytes());
+    head.extend_from_slice(if facts.http10 {
         b" HTTP/1.0\r\n".as_slice()
     } else {
         b" HTTP/1.1\r\n".as_slice()
     });
     head.extend_from_slice(b"Host: ");
-    match client_host {
+    match facts.client_host {
         Some(h) if origin.preserve_host => head.extend_from_slice(h.as_bytes()),
         _ => head.extend_from_slice(origin.backend.authority().as_bytes()),
     }
     head.extend_from_slice(b"\r\n");
-    for f in req.headers.iter() {
-        if is_hop_by_hop(f.name, &connection)
+    for f in fields {
+        if is_hop_by_hop(f.name, &facts.connection)
             || [
                 "host",
                 "content-length",
@@ -319,89 +344,38 @@ pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usi
         {
             continue;
         }
-        push_field(&mut head, f.name.as_bytes(), f.value);
+        push_field(head, f.name.as_bytes(), f.value);
     }
     if let Some(credentials) = origin.backend_authorization {
-        push_field(&mut head, b"Authorization", credentials.as_bytes());
+        push_field(head, b"Authorization", credentials.as_bytes());
     }
-    match body {
+    match facts.body {
         Framing::Length(n) => {
-            let _ = write!(Vec8(&mut head), "Content-Length: {n}\r\n");
+            let _ = write!(head, "Content-Length: {n}\r\n");
         }
         Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-        Framing::Empty if lengths == Some(0) => head.extend_from_slice(b"Content-Length: 0\r\n"),
+        Framing::Empty if facts.zero_length => head.extend_from_slice(b"Content-Length: 0\r\n"),
         _ => {}
     }
     head.extend_from_slice(b"X-Forwarded-For: ");
-    for prior in &forwarded_for {
+    for prior in &facts.forwarded_for {
         head.extend_from_slice(prior);
         head.extend_from_slice(b", ");
     }
-    let _ = write!(Vec8(&mut head), "{}\r\n", origin.client_ip.to_canonical());
+    let _ = write!(head, "{}\r\n", origin.client_ip.to_canonical());
     head.extend_from_slice(b"X-Forwarded-Proto: ");
-    head.extend_from_slice(scheme.as_bytes());
+    head.extend_from_slice(if origin.tls { b"https" } else { b"http" });
     head.extend_from_slice(b"\r\n");
-    if let Some(h) = client_host {
-        push_field(&mut head, b"X-Forwarded-Host", h.as_bytes());
+    if let Some(h) = facts.client_host {
+        push_field(head, b"X-Forwarded-Host", h.as_bytes());
     }
-    if let Some(proto) = upgrade {
+    if let Some(proto) = facts.upgrade {
         head.extend_from_slice(b"Connection: upgrade\r\n");
-        push_field(&mut head, b"Upgrade", proto);
-    } else if http10 {
+        push_field(head, b"Upgrade", proto);
+    } else if facts.http10 {
         head.extend_from_slice(b"Connection: close\r\n");
     }
     head.extend_from_slice(b"\r\n");
-
-    let request = Request {
-        head,
-        body,
-        is_head_method: method.eq_ignore_ascii_case("HEAD"),
-        keep_alive: !http10 && !wants_close,
-        upgrade: upgrade.is_some(),
-        expect_continue,
-        http10,
-        public_origin,
-        summary: format!("{method} {}", redact_query(path)),
-        authorization,
-    };
-    Ok(Some((request, len)))
-}
-
-/// The answer to a plain-HTTP request that reached a TLS port (someone
-/// typed `http://`): a redirect to the same target over https, at the Host
-/// the client named or else the address it reached. 301 for GET and HEAD,
-/// 308 for the rest (a POST stays a POST). `Ok(None)`: incomplete. Parsed as
-/// strictly as any request, under the same limits.
-pub fn https_redirect(buf: &[u8], local: SocketAddr) -> Result<Option<Vec<u8>>, Reject> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => {}
-        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => return Ok(None),
-        _ => return Err(Reject::BadRequest("not a request")),
-    }
-    let host = req
-        .headers
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case("host"))
-        .map(|f| f.value)
-        .filter(|h| valid_host(h))
-        .and_then(|h| std::str::from_utf8(h).ok());
-    let reached = SocketAddr::new(local.ip().to_canonical(), local.port()).to_string();
-    let target = req.path.filter(|p| p.starts_with('/')).unwrap_or("/");
-    let status = if matches!(req.method, Some("GET" | "HEAD")) {
-        301
-    } else {
-        308
-    };
-    Ok(Some(
-        format!(
-            "HTTP/1.1 {status} {}\r\nLocation: https://{}{target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            reason(status),
-            host.unwrap_or(&reached)
-        )
-        .into_bytes(),
-    ))
 }
 
 /// Whether the request line's last word is `HTTP/` and a version number
@@ -516,11 +490,7 @@ pub fn parse_response(
             && !switching);
 
     let mut head = Vec::with_capacity(len + 64);
-    let _ = write!(
-        Vec8(&mut head),
-        "HTTP/1.1 {status} {}\r\n",
-        resp.reason.unwrap_or("")
-    );
+    let _ = write!(head, "HTTP/1.1 {status} {}\r\n", resp.reason.unwrap_or(""));
     for f in resp.headers.iter() {
         // Transfer-Encoding goes on as it came (the framing passes through
         // unchanged), unless the chunks are taken apart here.
@@ -640,7 +610,7 @@ fn split_target(target: &str) -> Result<(&str, Option<&[u8]>), Reject> {
     Ok((path, Some(authority.as_bytes())))
 }
 
-fn valid_host(host: &[u8]) -> bool {
+pub(crate) fn valid_host(host: &[u8]) -> bool {
     !host.is_empty()
         && host.len() <= 255
         && host
@@ -714,16 +684,6 @@ pub fn redact_query(path: &str) -> String {
         })
         .collect();
     format!("{base}?{}", pairs.join("&"))
-}
-
-/// fmt::Write into a byte vector.
-struct Vec8<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for Vec8<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,10 @@
 //!   - `auth::secret_file`: the warning for a secret file others can read.
 //! - `stream`: client and backend streams, and the read buffer that keeps
 //!   bytes received past a head.
-//! - `head`: parsing, checking and rewriting request and response heads.
+//! - `head`: parsing, checking and rewriting request and response heads:
+//!   what a head says (its facts), then the head sent on.
+//! - `answer`: the responses camtls makes itself (errors, the login
+//!   challenge, the redirect to https).
 //! - `body`: framed body copies and two-way tunnels, under idle timeouts.
 //! - `deadline`: timeouts for every wait, on one ticking task.
 //! - `proxy`: one client connection and its paired backend connection, the
@@ -42,6 +45,7 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod answer;
 pub mod app;
 pub mod auth;
 pub mod body;

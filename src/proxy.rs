@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::admission::ConnectionState;
+use crate::answer;
 use crate::auth::guard::RouteGuard;
 use crate::auth::lockout::Lockout;
 use crate::auth::users::{AuthResult, Users};
@@ -42,6 +43,10 @@ pub struct Settings<'a> {
 }
 
 type BackendStream = Buffered<Async<TcpStream>>;
+
+// A head up to head::MAX_HEAD_BYTES must fit in a connection's read buffer,
+// or a head the limit allows would be refused as one that fills the buffer.
+const _: () = assert!(crate::stream::BUFFER_BYTES >= head::MAX_HEAD_BYTES);
 
 /// How long a keep-alive connection keeps its read buffers after a response.
 /// Long enough for a client's next request in a burst (a page load, a
@@ -277,7 +282,9 @@ impl<'a> Session<'a> {
             .deadlines
             .limit_for(
                 Duration::from_secs(2),
-                self.client.io.write_all(&head::login_required(keep_alive)),
+                self.client
+                    .io
+                    .write_all(&answer::login_required(keep_alive)),
             )
             .await;
         Some(if keep_alive && matches!(sent, Some(Ok(()))) {
@@ -465,7 +472,7 @@ impl<'a> Session<'a> {
     }
 
     async fn send_error(&mut self, status: u16, detail: &str) {
-        let response = head::error_response(status, detail);
+        let response = answer::error_response(status, detail);
         let _ = self
             .settings
             .deadlines
@@ -566,7 +573,7 @@ pub async fn greeting(
 }
 
 /// Answers a plain-HTTP request on a TLS port with a redirect to https
-/// (head::https_redirect); nothing reaches the backend. The head gets the
+/// (answer::https_redirect); nothing reaches the backend. The head gets the
 /// head timeout and size limit a request over TLS gets; anything that is not
 /// a request is closed without an answer.
 pub async fn redirect_to_https(
@@ -582,7 +589,7 @@ pub async fn redirect_to_https(
             Some(Ok(n)) if n > 0 => {}
             _ => return,
         }
-        match head::https_redirect(client.pending(), local) {
+        match answer::https_redirect(client.pending(), local) {
             Ok(Some(answer)) => break answer,
             Ok(None) => {}
             Err(_) => return,
