@@ -14,7 +14,7 @@ use smol::io::{AsyncRead, AsyncWrite};
 
 use crate::deadline::Deadlines;
 use crate::head::Framing;
-use crate::stream::Buffered;
+use crate::stream::{Buffered, FillError};
 
 /// Longest chunk-size line, extensions included. Real senders use a few
 /// bytes; the bound stops a line that never ends.
@@ -26,7 +26,7 @@ pub const MAX_TRAILER_BYTES: usize = crate::head::MAX_HEAD_BYTES;
 #[derive(Debug)]
 pub enum CopyError {
     /// Reading the source failed or it ended before the body did.
-    Read(io::Error),
+    Read(FillError),
     /// Writing to the destination failed.
     Write(io::Error),
     /// The chunked framing was broken.
@@ -270,9 +270,9 @@ impl BodyCopy {
                             continue;
                         }
                         _ => {
-                            return Poll::Ready(Err(CopyError::Read(
+                            return Poll::Ready(Err(CopyError::Read(FillError::Io(
                                 io::ErrorKind::UnexpectedEof.into(),
-                            )))
+                            ))))
                         }
                     },
                     Poll::Ready(Ok(_)) => *moved = true,

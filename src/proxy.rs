@@ -3,7 +3,6 @@
 //! and response, protocol switches, and the error responses camtls makes
 //! itself.
 
-use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use crate::body::{self, CopyError};
 use crate::config::{Backend, Timeouts};
 use crate::deadline::Deadlines;
 use crate::head::{self, Framing, Origin, Reject, Request, Response};
-use crate::stream::{Buffered, ClientStream};
+use crate::stream::{Buffered, ClientStream, FillError};
 
 /// What a connection needs to know about its route and the process.
 pub struct Settings<'a> {
@@ -71,6 +70,15 @@ pub struct Session<'a> {
 enum Next {
     KeepAlive,
     Close,
+}
+
+/// How waiting for the next request's first bytes ended, short of the
+/// deadline.
+enum Waited {
+    /// A read: bytes, the end of the stream, or a failure.
+    Read(Result<usize, FillError>),
+    /// camtls began to shut down.
+    Stopping,
 }
 
 enum HeadError {
@@ -204,7 +212,8 @@ impl<'a> Session<'a> {
                 None => {
                     let wait = if first { timeouts.head } else { timeouts.idle };
                     match self.wait_for_request(Instant::now() + wait).await {
-                        Some(read) => read,
+                        Some(Waited::Read(read)) => read,
+                        Some(Waited::Stopping) => return Ok(None),
                         None if first => return Err(HeadError::Timeout),
                         None => return Ok(None),
                     }
@@ -214,25 +223,22 @@ impl<'a> Session<'a> {
                 Ok(0) if self.client.pending().is_empty() => return Ok(None),
                 Ok(0) => return Err(HeadError::Gone),
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
-                    return Err(HeadError::Reject(Reject::HeadTooLarge))
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(None),
-                Err(_) => return Err(HeadError::Gone),
+                Err(FillError::Full) => return Err(HeadError::Reject(Reject::HeadTooLarge)),
+                Err(FillError::Io(_)) => return Err(HeadError::Gone),
             }
         }
     }
 
-    /// Waits for the first bytes of a request until `deadline`, or until
-    /// camtls begins to shut down (then Interrupted). A keep-alive client
+    /// Waits for the first bytes of a request until `deadline` (then None),
+    /// or until camtls begins to shut down. A keep-alive client
     /// usually sends its next request at once, so the buffers are kept for a
     /// moment; after that their memory goes back while the connection idles.
-    async fn wait_for_request(&mut self, deadline: Instant) -> Option<io::Result<usize>> {
+    async fn wait_for_request(&mut self, deadline: Instant) -> Option<Waited> {
         let shutdown = self.settings.shutdown;
         let deadlines = self.settings.deadlines;
         let stop = || async {
             let _ = shutdown.recv().await;
-            Err(io::Error::from(io::ErrorKind::Interrupted))
+            Waited::Stopping
         };
         let hold_until = deadline.min(Instant::now() + BUFFER_HOLD);
         let waiting = smol::future::or(fill_when_readable(&mut self.client), stop());
@@ -506,9 +512,7 @@ async fn next_response(
                 return Err(BackendFailure::StaleConnection)
             }
             Some(Ok(0)) => return bad("response head cut short".into()),
-            Some(Err(e)) if e.kind() == io::ErrorKind::OutOfMemory => {
-                return bad("response head too large".into())
-            }
+            Some(Err(FillError::Full)) => return bad("response head too large".into()),
             Some(Err(e)) => return bad(format!("reading the response: {e}")),
             Some(Ok(_)) => {}
         }
@@ -518,11 +522,13 @@ async fn next_response(
 /// Reads once the client has sent something. Waiting on the socket first
 /// means a connection that sends nothing never takes a read buffer, and no
 /// read is tried only to find the socket empty.
-async fn fill_when_readable(client: &mut Buffered<ClientStream>) -> io::Result<usize> {
+async fn fill_when_readable(client: &mut Buffered<ClientStream>) -> Waited {
     if !client.io.has_tls_pending() {
-        client.io.socket().readable().await?;
+        if let Err(e) = client.io.socket().readable().await {
+            return Waited::Read(Err(FillError::Io(e)));
+        }
     }
-    client.fill().await
+    Waited::Read(client.fill().await)
 }
 
 /// Moves the start of a Content-Length body that is already buffered to the

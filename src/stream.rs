@@ -91,6 +91,30 @@ impl AsyncWrite for ClientStream {
     }
 }
 
+/// Why a read into a [`Buffered`] stream's buffer took no bytes.
+#[derive(Debug)]
+pub enum FillError {
+    /// The buffer is full of pending bytes: a head larger than the buffer.
+    Full,
+    /// The stream failed.
+    Io(io::Error),
+}
+
+impl From<io::Error> for FillError {
+    fn from(e: io::Error) -> FillError {
+        FillError::Io(e)
+    }
+}
+
+impl std::fmt::Display for FillError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FillError::Full => f.write_str("the read buffer is full"),
+            FillError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
 /// A stream with a read buffer. Bytes in `buf[start..end]` have been received
 /// but not yet used: the rest of a head, a body, or the next request.
 #[derive(Debug)]
@@ -137,15 +161,14 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
     }
 
     /// Reads more bytes after the pending ones. Ready(Ok(0)) means end of
-    /// stream; an error of kind OutOfMemory means the buffer is full of
-    /// pending bytes (a head larger than the buffer).
-    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    /// stream.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, FillError>> {
         if self.buf.is_empty() {
             self.buf = vec![0; BUFFER_BYTES];
         }
         if self.end == self.buf.len() {
             if self.start == 0 {
-                return Poll::Ready(Err(io::ErrorKind::OutOfMemory.into()));
+                return Poll::Ready(Err(FillError::Full));
             }
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -158,7 +181,7 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
         Poll::Ready(Ok(n))
     }
 
-    pub async fn fill(&mut self) -> io::Result<usize> {
+    pub async fn fill(&mut self) -> Result<usize, FillError> {
         std::future::poll_fn(|cx| self.poll_fill(cx)).await
     }
 }
