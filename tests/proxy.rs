@@ -609,10 +609,13 @@ fn a_backend_that_closes_between_requests_is_reconnected() {
 
 #[test]
 fn http10_clients_and_read_until_close_responses() {
-    let backend = Backend::start(|mut conn| {
+    // The head goes back to the test thread: an assert on the backend's
+    // thread would fail the test only through what the client then sees.
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let backend = Backend::start(move |mut conn| {
         let head = conn.head().unwrap();
-        assert!(head.starts_with("GET /old HTTP/1.0\r\n"), "{head}");
-        assert!(head.ends_with("Connection: close\r\n\r\n"), "{head}");
+        tx.lock().unwrap().send(head).unwrap();
         conn.send(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it");
         conn.close();
     });
@@ -624,6 +627,9 @@ fn http10_clients_and_read_until_close_responses() {
         String::from_utf8(got).unwrap(),
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it"
     );
+    let head = rx.recv_timeout(WAIT).unwrap();
+    assert!(head.starts_with("GET /old HTTP/1.0\r\n"), "{head}");
+    assert!(head.ends_with("Connection: close\r\n\r\n"), "{head}");
 }
 
 #[test]
