@@ -9,11 +9,11 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use foreign_types::ForeignTypeRef;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
-    ErrorCode, Ssl, SslAcceptor, SslContext, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
-    SslStream,
+    ErrorCode, Ssl, SslAcceptor, SslContext, SslMethod, SslOptions, SslSessionCacheMode, SslStream,
 };
 use openssl::x509::X509;
 use smol::io::{AsyncRead, AsyncWrite};
@@ -31,13 +31,14 @@ pub const SESSION_LIFETIME_SECS: std::os::raw::c_long = 300;
 /// handful of viewers reconnecting needs far fewer than OpenSSL's 20480.
 pub const SESSION_CACHE_SIZE: i32 = 512;
 
+// Neither the openssl crate nor openssl-sys declares these three.
 extern "C" {
-    // Not wrapped by the openssl crate; present in every OpenSSL since 0.9.
-    // Also unwrapped: true while OpenSSL holds bytes not yet returned,
-    // decrypted or still raw (read-ahead).
+    // True while OpenSSL holds bytes not yet returned, decrypted or still
+    // raw (read-ahead). OpenSSL 1.1.0 and later.
     fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> std::os::raw::c_int;
-    // Also unwrapped: frees the record buffers of an idle connection.
+    // Frees the record buffers of an idle connection. OpenSSL 1.1.1 and later.
     fn SSL_free_buffers(ssl: *mut openssl_sys::SSL) -> std::os::raw::c_int;
+    // The session lifetime. In every OpenSSL.
     fn SSL_CTX_set_timeout(
         ctx: *mut openssl_sys::SSL_CTX,
         t: std::os::raw::c_long,
@@ -157,16 +158,16 @@ impl Identity {
                 b.set_ciphersuites(CHACHA_FIRST_TLS13)?;
                 b.set_cipher_list(CHACHA_FIRST_TLS12)?;
             }
+            // Added to what SslAcceptor sets already: NO_COMPRESSION, and the
+            // RELEASE_BUFFERS mode that frees idle record buffers.
             b.set_options(
                 SslOptions::CIPHER_SERVER_PREFERENCE
                     | SslOptions::PRIORITIZE_CHACHA
                     | SslOptions::NO_RENEGOTIATION
-                    | SslOptions::NO_COMPRESSION
                     // Browsers often close without close_notify; HTTP framing,
                     // not the TLS alert, tells whether a message was complete.
                     | SslOptions::IGNORE_UNEXPECTED_EOF,
             );
-            b.set_mode(SslMode::RELEASE_BUFFERS);
             // One recv per socket wakeup instead of two per record (header,
             // then body): on a router every system call counts.
             b.set_read_ahead(true);
@@ -297,11 +298,9 @@ impl TlsStream {
         &self.ssl.get_ref().0
     }
 
-    /// The SSL object, for the calls the openssl crate does not wrap. An
-    /// SslRef is the SSL object itself (foreign-types' convention), so its
-    /// address is the pointer.
+    /// The SSL object, for the calls the openssl crate does not wrap.
     fn raw(&self) -> *mut openssl_sys::SSL {
-        self.ssl.ssl() as *const openssl::ssl::SslRef as *mut openssl_sys::SSL
+        self.ssl.ssl().as_ptr()
     }
 
     /// Gives OpenSSL's record buffers back while the connection idles (they
