@@ -97,7 +97,8 @@ impl Deadlines {
     }
 
     /// Waits being tracked now.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.slots.borrow().iter().flatten().count()
     }
 }

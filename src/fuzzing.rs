@@ -46,9 +46,9 @@ fn origin(backend: &Backend, tls: bool, preserve_host: bool) -> Origin<'_> {
     }
 }
 
-/// Feeds `data` to the request and response parsers and checks that a
-/// parsed head never claims more bytes than it was given and that every head
-/// camtls would send is itself well-formed HTTP.
+/// Feeds `data` to the request and response parsers and checks that every
+/// head camtls would send is itself well-formed HTTP and reads back to the
+/// same framing and status.
 pub fn heads(data: &[u8]) {
     let backend = Backend::new("192.168.1.20", 80);
     let flags = data.first().copied().unwrap_or(0);
@@ -57,10 +57,11 @@ pub fn heads(data: &[u8]) {
         backend_authorization: (flags & 4 == 4).then_some("Basic eDp5"),
         ..origin(&backend, true, flags & 1 == 1)
     };
+    // A head's length is never past the end of `data`: httparse guarantees
+    // it, so it is not a property of camtls's to check.
     let Ok(Some((request, len))) = head::parse_request(data, &origin) else {
         return;
     };
-    assert!(len <= data.len());
     assert_well_formed(&request.head);
     // What the proxy sends upstream must parse back to the same framing.
     let mut fields = [httparse::EMPTY_HEADER; head::MAX_HEADERS + 8];
@@ -70,8 +71,7 @@ pub fn heads(data: &[u8]) {
         Ok(httparse::Status::Complete(n)) if n == request.head.len()
     ));
     let rest = data.get(len..).unwrap_or_default();
-    if let Ok(Some((response, rlen))) = head::parse_response(rest, &request, &backend) {
-        assert!(rlen <= rest.len());
+    if let Ok(Some((response, _))) = head::parse_response(rest, &request, &backend) {
         assert_well_formed(&response.head);
         // And what goes back to the client parses as the same status.
         assert_eq!(
@@ -185,10 +185,9 @@ pub fn locations(data: &[u8]) {
             expected.push(out.map_or_else(|| value.clone(), String::into_bytes));
         }
     }
-    let Ok(Some((rewritten, len))) = head::parse_response(response, &request, &backend) else {
+    let Ok(Some((rewritten, _))) = head::parse_response(response, &request, &backend) else {
         return;
     };
-    assert!(len <= response.len());
     assert_eq!(rewritten.status, status);
     assert_well_formed(&rewritten.head);
     let Some((status_out, got)) = response_fields(&rewritten.head) else {

@@ -17,14 +17,9 @@ use crate::Error;
 /// without it (too old, or built without CONFIG_EPOLL) is told in one line
 /// instead of failing somewhere inside the reactor.
 pub fn check_kernel() -> Result<(), Error> {
-    // SAFETY: plain syscall; the descriptor is closed right away.
-    let fd = unsafe { nix::libc::epoll_create1(nix::libc::EPOLL_CLOEXEC) };
-    if fd >= 0 {
-        // SAFETY: fd was just returned by the kernel and is ours.
-        unsafe { nix::libc::close(fd) };
-        return Ok(());
-    }
-    if nix::errno::Errno::last() == nix::errno::Errno::ENOSYS {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags};
+    // The descriptor is closed again when the Epoll is dropped.
+    if let Err(nix::errno::Errno::ENOSYS) = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC) {
         let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let needs = if crate::compat::OLD_KERNELS {
             "epoll (Linux 2.6.22 or later, with CONFIG_EPOLL)"
@@ -141,10 +136,9 @@ pub fn daemonize() -> Result<Detached, Error> {
         .write(true)
         .open("/dev/null")
         .map_err(|e| Error::new(format!("--daemon: cannot open /dev/null: {e}")))?;
-    for target in 0..=2 {
-        // SAFETY: dup2 onto the standard descriptors, which stay open.
-        unsafe { nix::libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), target) };
-    }
+    let _ = nix::unistd::dup2_stdin(&null);
+    let _ = nix::unistd::dup2_stdout(&null);
+    let _ = nix::unistd::dup2_stderr(&null);
     Ok(Detached {
         report: fs::File::from(write),
     })
@@ -208,7 +202,9 @@ pub fn logs_to_syslog() -> bool {
     SYSLOG.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// RFC 3164 messages to the local syslog daemon, facility daemon.
+/// RFC 3164 messages to the local syslog daemon, facility daemon. Written
+/// here rather than through nix's syslog (libc's syslog(3)), which waits
+/// while syslogd's queue is full: the event loop must never wait.
 struct Syslog {
     /// The socket, and the lines dropped since the last one sent.
     socket: Mutex<(Option<UnixDatagram>, u64)>,
