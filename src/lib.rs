@@ -30,9 +30,12 @@
 //!   challenge, the redirect to https).
 //! - `body`: framed body copies and two-way tunnels, under idle timeouts.
 //! - `deadline`: timeouts for every wait, on one ticking task.
-//! - `proxy`: one client connection and its paired backend connection, the
-//!   plain-HTTP redirect on a TLS port, and the one resolver thread for
+//! - `proxy`: one client connection and its paired backend connection, from
+//!   the first request head to the close.
+//! - `connect`: connecting to a backend, and the one resolver thread for
 //!   backends named by host name.
+//! - `redirect`: a client's first byte on a TLS port, and the redirect to
+//!   https for plain HTTP there.
 //! - `admission`: connection slots: the global limit, the cap per address,
 //!   eviction of unfinished connections at the limit.
 //! - `server`: listeners, accept loops, reload, shutdown.
@@ -53,11 +56,13 @@ pub mod certgen;
 pub mod cli;
 pub mod compat;
 pub mod config;
+pub mod connect;
 pub mod deadline;
 pub mod fuzzing;
 pub mod head;
 pub mod process;
 pub mod proxy;
+pub mod redirect;
 pub mod server;
 pub mod signals;
 pub mod stream;

@@ -1,17 +1,15 @@
 //! One client connection, from its first request head to its close: reading
 //! heads under timeouts, the paired backend connection, forwarding request
-//! and response, protocol switches, and the error responses camtls makes
-//! itself.
+//! and response, protocol switches, and sending the error responses camtls
+//! makes itself.
 
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use smol::io::{AsyncWrite, AsyncWriteExt};
 use smol::Async;
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 
 use crate::admission::ConnectionState;
 use crate::answer;
@@ -20,6 +18,7 @@ use crate::auth::lockout::Lockout;
 use crate::auth::users::{AuthResult, Users};
 use crate::body::{self, CopyError};
 use crate::config::{Backend, Timeouts};
+use crate::connect;
 use crate::deadline::Deadlines;
 use crate::head::{self, Framing, Origin, Reject, Request, Response};
 use crate::stream::{Buffered, ClientStream, FillError};
@@ -345,12 +344,13 @@ impl<'a> Session<'a> {
         let timeouts = self.settings.timeouts;
         let deadlines = self.settings.deadlines;
         if self.backend.is_none() {
-            let socket = connect(
+            let socket = connect::connect(
                 self.settings.deadlines,
                 self.settings.backend,
                 timeouts.connect,
             )
-            .await?;
+            .await
+            .map_err(|f| BackendFailure::Status(f.status, f.why))?;
             self.backend = Some(Buffered::new(socket));
         }
         let backend = self.backend.as_mut().expect("connected above");
@@ -550,265 +550,5 @@ fn append_body_start<S: smol::io::AsyncRead + Unpin>(
     match n - take as u64 {
         0 => Framing::Empty,
         left => Framing::Length(left),
-    }
-}
-
-/// What a client's first byte on a TLS port says it speaks.
-pub enum Greeting {
-    /// A TLS handshake record.
-    Tls,
-    /// An upper-case letter: the start of a plain-HTTP request line.
-    PlainHttp,
-    /// Anything else, or nothing before `deadline`.
-    Other,
-}
-
-/// Waits until `deadline` for the client's first byte, and leaves it unread.
-pub async fn greeting(
-    deadlines: &Deadlines,
-    socket: &Async<TcpStream>,
-    deadline: Instant,
-) -> Greeting {
-    let mut first = [0u8; 1];
-    let peeked = deadlines.limit(deadline, socket.peek(&mut first)).await;
-    match (peeked, first[0]) {
-        (Some(Ok(1)), 0x16) => Greeting::Tls,
-        (Some(Ok(1)), b'A'..=b'Z') => Greeting::PlainHttp,
-        _ => Greeting::Other,
-    }
-}
-
-/// Answers a plain-HTTP request on a TLS port with a redirect to https
-/// (answer::https_redirect); nothing reaches the backend. The head gets the
-/// head timeout and size limit a request over TLS gets; anything that is not
-/// a request is closed without an answer.
-pub async fn redirect_to_https(
-    deadlines: &Deadlines,
-    socket: Async<TcpStream>,
-    local: SocketAddr,
-    head_timeout: Duration,
-) {
-    let mut client = Buffered::new(socket);
-    let deadline = Instant::now() + head_timeout;
-    let answer = loop {
-        match deadlines.limit(deadline, client.fill()).await {
-            Some(Ok(n)) if n > 0 => {}
-            _ => return,
-        }
-        match answer::https_redirect(client.pending(), local) {
-            Ok(Some(answer)) => break answer,
-            Ok(None) => {}
-            Err(_) => return,
-        }
-    };
-    let peer = client
-        .io
-        .get_ref()
-        .peer_addr()
-        .map(|a| a.ip().to_canonical());
-    log::debug!("{peer:?}: plain HTTP on a TLS port: redirected to https");
-    let written = deadlines.limit_for(Duration::from_secs(2), client.io.write_all(&answer));
-    if let Some(Ok(())) = written.await {
-        // The client may still be sending a body: read it away for a moment
-        // so that closing does not reset the connection before it reads the
-        // answer.
-        let _ = client.io.get_ref().shutdown(std::net::Shutdown::Write);
-        let drain = async {
-            while matches!(client.fill().await, Ok(n) if n > 0) {
-                let len = client.pending().len();
-                client.consume(len);
-            }
-        };
-        let _ = deadlines.limit_for(Duration::from_secs(1), drain).await;
-    }
-}
-
-/// Connects to the backend, resolving a name at each connect (a camera's
-/// DHCP address may change). Names are resolved off the event loop.
-async fn connect(
-    deadlines: &Deadlines,
-    backend: &Backend,
-    timeout: Duration,
-) -> Result<Async<TcpStream>, BackendFailure> {
-    let addrs: Vec<SocketAddr> = match backend.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, backend.port)],
-        Err(_) => {
-            let lookup = resolve(&backend.host, backend.port);
-            match deadlines.limit_for(timeout, lookup).await {
-                Some(Some(addrs)) => addrs,
-                Some(None) => {
-                    return Err(BackendFailure::Status(
-                        502,
-                        format!("cannot resolve {}", backend.host),
-                    ))
-                }
-                None => {
-                    return Err(BackendFailure::Status(
-                        504,
-                        format!("resolving {} timed out", backend.host),
-                    ))
-                }
-            }
-        }
-    };
-    let deadline = Instant::now() + timeout;
-    let mut last_error = None;
-    for addr in addrs {
-        match deadlines
-            .limit(deadline, Async::<TcpStream>::connect(addr))
-            .await
-        {
-            Some(Ok(socket)) => {
-                // Heads and small frames must not wait for Nagle's timer.
-                let _ = socket.get_ref().set_nodelay(true);
-                return Ok(socket);
-            }
-            Some(Err(e)) => last_error = Some(format!("connecting to {backend}: {e}")),
-            None => {
-                return Err(BackendFailure::Status(
-                    504,
-                    format!("connecting to {backend} timed out"),
-                ))
-            }
-        }
-    }
-    Err(BackendFailure::Status(502, last_error.unwrap_or_default()))
-}
-
-/// How long a name's addresses are used before it is looked up again: a
-/// page's burst of connections costs one lookup, and a camera whose DHCP
-/// address changed is found within seconds. A failed lookup is kept for
-/// less, so that a camera coming up is not kept waiting.
-const NAME_KEPT: Duration = Duration::from_secs(10);
-const NAME_FAILURE_KEPT: Duration = Duration::from_secs(2);
-
-/// One lookup's answer, filled in by the resolver thread; None while it runs.
-type Answer = Arc<Mutex<Option<Option<Vec<SocketAddr>>>>>;
-
-struct Job {
-    host: String,
-    port: u16,
-    answer: Answer,
-    /// Dropped when the answer is in, which wakes every waiter.
-    _done: smol::channel::Sender<()>,
-}
-
-enum Name {
-    Known(Instant, Option<Vec<SocketAddr>>),
-    Looking(Answer, smol::channel::Receiver<()>),
-}
-
-thread_local! {
-    /// By backend name and port; a handful of routes, so a list.
-    static NAMES: RefCell<Vec<(String, u16, Name)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The resolver thread's queue.
-static JOBS: Mutex<Vec<Job>> = Mutex::new(Vec::new());
-static JOB_ADDED: Condvar = Condvar::new();
-static RESOLVER_STARTED: AtomicBool = AtomicBool::new(false);
-
-/// The backend's addresses, or None when the name does not resolve.
-/// getaddrinfo blocks, so names are looked up on one thread of their own,
-/// started at the first lookup, one name at a time: stalled lookups never
-/// add threads (on a 32 MB router a thread each would be the end), and a
-/// stalled name delays only the routes to names, never an address route.
-/// Connections asking for a name already being looked up share that lookup.
-async fn resolve(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
-    let find = |names: &mut Vec<(String, u16, Name)>| {
-        names.iter().position(|(h, p, _)| h == host && *p == port)
-    };
-    let known = NAMES.with_borrow_mut(|names| {
-        let at = find(names);
-        match at.map(|i| &names[i].2) {
-            Some(Name::Known(until, addrs)) if Instant::now() < *until => return Ok(addrs.clone()),
-            Some(Name::Looking(answer, done)) => return Err((answer.clone(), done.clone())),
-            _ => {}
-        }
-        let answer = Answer::default();
-        let (done_tx, done) = smol::channel::bounded(1);
-        let job = Job {
-            host: host.to_string(),
-            port,
-            answer: answer.clone(),
-            _done: done_tx,
-        };
-        if !queue_lookup(job) {
-            return Ok(None);
-        }
-        let entry = (
-            host.to_string(),
-            port,
-            Name::Looking(answer.clone(), done.clone()),
-        );
-        match at {
-            Some(i) => names[i] = entry,
-            None => names.push(entry),
-        }
-        Err((answer, done))
-    });
-    let (answer, done) = match known {
-        Ok(addrs) => return addrs,
-        Err(looking) => looking,
-    };
-    let _ = done.recv().await;
-    let addrs = answer.lock().ok()?.clone()?;
-    NAMES.with_borrow_mut(|names| {
-        if let Some(i) = find(names) {
-            if matches!(&names[i].2, Name::Looking(a, _) if Arc::ptr_eq(a, &answer)) {
-                let kept = if addrs.is_some() {
-                    NAME_KEPT
-                } else {
-                    NAME_FAILURE_KEPT
-                };
-                names[i].2 = Name::Known(Instant::now() + kept, addrs.clone());
-            }
-        }
-    });
-    addrs
-}
-
-/// Hands a lookup to the resolver thread, starting it the first time;
-/// false if it cannot be started.
-fn queue_lookup(job: Job) -> bool {
-    if !RESOLVER_STARTED.swap(true, Ordering::Relaxed) {
-        let started = std::thread::Builder::new()
-            .name("resolver".into())
-            .stack_size(256 * 1024)
-            .spawn(resolver_thread);
-        if started.is_err() {
-            RESOLVER_STARTED.store(false, Ordering::Relaxed);
-            return false;
-        }
-    }
-    let Ok(mut jobs) = JOBS.lock() else {
-        return false;
-    };
-    jobs.push(job);
-    JOB_ADDED.notify_one();
-    true
-}
-
-fn resolver_thread() {
-    loop {
-        let job = {
-            let Ok(mut jobs) = JOBS.lock() else { return };
-            while jobs.is_empty() {
-                let Ok(woken) = JOB_ADDED.wait(jobs) else {
-                    return;
-                };
-                jobs = woken;
-            }
-            jobs.remove(0)
-        };
-        let found = (job.host.as_str(), job.port)
-            .to_socket_addrs()
-            .ok()
-            .map(Vec::from_iter)
-            .filter(|addrs| !addrs.is_empty());
-        if let Ok(mut answer) = job.answer.lock() {
-            *answer = Some(found);
-        }
-        drop(job);
     }
 }

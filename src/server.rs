@@ -16,7 +16,8 @@ use crate::auth::guard::{self, RouteGuard};
 use crate::auth::lockout::{Lockout, LockoutPolicy};
 use crate::config::{Config, Listen, Route, TlsFiles};
 use crate::deadline::Deadlines;
-use crate::proxy::{self, Greeting, Session, Settings};
+use crate::proxy::{Session, Settings};
+use crate::redirect::{self, Greeting};
 use crate::signals::{Signal, Signals};
 use crate::stream::ClientStream;
 use crate::tls::{Identity, TlsStream};
@@ -335,11 +336,12 @@ async fn handle(
         Some(tls) => {
             // Someone who typed http:// gets a redirect, in plain HTTP.
             let deadline = Instant::now() + timeouts.handshake;
-            match proxy::greeting(&shared.deadlines, &socket, deadline).await {
+            match redirect::greeting(&shared.deadlines, &socket, deadline).await {
                 Greeting::Tls => {}
                 Greeting::PlainHttp => {
                     let head = timeouts.head;
-                    return proxy::redirect_to_https(&shared.deadlines, socket, local, head).await;
+                    return redirect::redirect_to_https(&shared.deadlines, socket, local, head)
+                        .await;
                 }
                 Greeting::Other => {
                     log::debug!("{}: not TLS; closed", peer.ip().to_canonical());
