@@ -42,7 +42,7 @@ pub fn error_response(status: u16, detail: &str) -> Vec<u8> {
 }
 
 /// The `WWW-Authenticate` value sent with a 401.
-pub const WWW_AUTHENTICATE: &str = "Basic realm=\"camtls\", charset=\"UTF-8\"";
+const WWW_AUTHENTICATE: &str = "Basic realm=\"camtls\", charset=\"UTF-8\"";
 
 /// 401 with the challenge for camtls's own login; the connection stays
 /// usable when nothing of the request is left unread.

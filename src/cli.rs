@@ -322,7 +322,7 @@ pub fn parse_route(text: &str) -> Result<Route, UsageError> {
 
 /// `LISTEN=BACKEND[,auth=FILE][,allow=CIDR]...[,backend-auth-file=FILE]`.
 /// An option given on the route replaces the command-line default for it.
-pub fn parse_route_with(text: &str, defaults: &Guard) -> Result<Route, UsageError> {
+fn parse_route_with(text: &str, defaults: &Guard) -> Result<Route, UsageError> {
     let (listen, rest) = text.split_once('=').ok_or_else(|| {
         usage(format!(
             "--route {text:?}: expected LISTEN=BACKEND, e.g. 8443=192.168.1.20:80"

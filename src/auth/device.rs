@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::auth::base64;
 
 /// The Authorization value for `USER:PASS` (RFC 7617), unchecked.
-pub fn basic_credentials(user_pass: &str) -> String {
+fn basic_credentials(user_pass: &str) -> String {
     format!("Basic {}", base64::encode(user_pass.as_bytes(), true))
 }
 

@@ -210,7 +210,7 @@ impl Users {
     }
 
     /// As [`Users::check`], at a given time (the cache's clock).
-    pub fn check_at(&self, authorization: Option<&[u8]>, now: Instant) -> AuthResult {
+    fn check_at(&self, authorization: Option<&[u8]>, now: Instant) -> AuthResult {
         let (value, token) = match basic_value(authorization) {
             Ok(found) => found,
             Err(result) => return result,
