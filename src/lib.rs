@@ -45,6 +45,22 @@
 //! - `compat`: link-time replacements for C library functions on targets
 //!   whose dependencies or kernels fall short.
 //! - `fuzzing`: property checks on arbitrary bytes, for fuzzers and tests.
+//!
+//! # Where a change goes
+//! - A new option: `cli` parses and checks it into a `config` value; the
+//!   module that acts on it takes it from there.
+//! - A header or framing rule: `head` (`Facts::find` for what a request
+//!   says, `write_backend_head` for what the device gets, `parse_response`
+//!   for the way back); how a body is copied once framed: `body`.
+//! - Who may connect or log in: the `auth` module of that concern; a
+//!   route's rules come together in `auth::guard`.
+//! - A limit or timeout: a named constant in the module that enforces it,
+//!   or `config::Timeouts` when the command line sets it.
+//! - TLS policy or the stream adapter: `tls`.
+//!
+//! Imports run one way: `app`, then `server`, `proxy`, `body`, `head`, down
+//! to `stream`, `tls`, `config` and the `auth` modules, which need nothing
+//! above them.
 
 pub mod admission;
 pub mod allocator;
