@@ -8,7 +8,7 @@ use crate::auth::{guard, password, users};
 use crate::cli::{Args, Command};
 use crate::server::{self, TlsState};
 use crate::tls::{self, Identity};
-use crate::{certgen, process, signals, Error};
+use crate::{certgen, logging, process, signals, Error};
 
 /// Exit status for a failure that may pass on a retry: a port in use, a
 /// certificate not there yet, a file that cannot be read now.
@@ -64,7 +64,7 @@ pub fn main(args: Args) -> Result<(), Failure> {
 fn serve(args: &Args) -> Result<(), Failure> {
     let level = args.log_level().map_err(|e| usage(Error::new(e.0)))?;
     let config = args.to_config().map_err(|e| usage(Error::new(e.0)))?;
-    process::init_logging(level, args.syslog || args.daemon);
+    logging::init_logging(level, args.syslog || args.daemon);
     process::check_kernel().map_err(usage)?;
     let tls = match &config.tls {
         None => None,

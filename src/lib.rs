@@ -40,7 +40,8 @@
 //!   eviction of unfinished connections at the limit.
 //! - `server`: listeners, accept loops, reload, shutdown.
 //! - `signals`: SIGHUP, SIGTERM and SIGINT as events on the loop.
-//! - `process`: kernel check, --daemon, pid file, --user, stderr or syslog.
+//! - `process`: kernel check, open-file limit, --daemon, pid file, --user.
+//! - `logging`: the log, on stderr or in syslog.
 //! - `allocator`: dlmalloc as the C and Rust allocator of the static builds.
 //! - `compat`: link-time replacements for C library functions on targets
 //!   whose dependencies or kernels fall short.
@@ -76,6 +77,7 @@ pub mod connect;
 pub mod deadline;
 pub mod fuzzing;
 pub mod head;
+pub mod logging;
 pub mod process;
 pub mod proxy;
 pub mod redirect;

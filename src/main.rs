@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             // On the terminal (before --daemon detaches), and in syslog when
             // that is where the log goes.
             eprintln!("camtls: {e}");
-            if camtls::process::logs_to_syslog() {
+            if camtls::logging::logs_to_syslog() {
                 log::error!("{e}");
             }
             ExitCode::from(failure.status)
