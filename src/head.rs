@@ -115,8 +115,8 @@ pub struct Request {
 
 /// Parses and rewrites a request head. `Ok(None)`: the head is incomplete.
 /// On success also returns the head's length in `buf`; bytes after it are
-/// body or the next request. Finding what the head says ([`Facts::find`])
-/// and writing the backend's head ([`write_backend_head`]) are separate steps.
+/// body or the next request. Finding what the head says (`Facts::find`)
+/// and writing the backend's head (`write_backend_head`) are separate steps.
 pub fn parse_request(buf: &[u8], origin: &Origin) -> Result<Option<(Request, usize)>, Reject> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut fields);
