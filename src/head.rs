@@ -405,7 +405,8 @@ pub struct Response {
 pub struct BadResponse(pub &'static str);
 
 /// Parses a backend's response head to `request` and rewrites it for the
-/// client. `Ok(None)`: incomplete.
+/// client: the framing and keep-alive found first, then the client's head
+/// written (`write_client_head`). `Ok(None)`: incomplete.
 pub fn parse_response(
     buf: &[u8],
     request: &Request,
@@ -471,7 +472,6 @@ pub fn parse_response(
                 (None, None) => Framing::UntilClose,
             }
         };
-    let dechunk = body == Framing::Dechunked;
     // With both, TE frames the body; a sender that says both is not trusted
     // with the next response on the same connection.
     let both = chunked.is_some() && lengths.is_some();
@@ -490,42 +490,14 @@ pub fn parse_response(
             && !switching);
 
     let mut head = Vec::with_capacity(len + 64);
-    let _ = write!(head, "HTTP/1.1 {status} {}\r\n", resp.reason.unwrap_or(""));
-    for f in resp.headers.iter() {
-        // Transfer-Encoding goes on as it came (the framing passes through
-        // unchanged), unless the chunks are taken apart here.
-        let coding = f.name.eq_ignore_ascii_case("transfer-encoding");
-        if (is_hop_by_hop(f.name, &connection) && !coding) || (coding && dechunk) {
-            continue;
-        }
-        // With chunked framing a stray Content-Length is dropped (RFC 9112
-        // section 6.3, point 3).
-        if chunked.is_some() && f.name.eq_ignore_ascii_case("content-length") {
-            continue;
-        }
-        let rewritable = f.name.eq_ignore_ascii_case("location")
-            || f.name.eq_ignore_ascii_case("content-location");
-        match rewritable
-            .then(|| rewrite_location(f.value, backend, &request.public_origin))
-            .flatten()
-        {
-            Some(value) => push_field(&mut head, f.name.as_bytes(), value.as_bytes()),
-            None => push_field(&mut head, f.name.as_bytes(), f.value),
-        }
-    }
-    if switching {
-        head.extend_from_slice(b"Connection: upgrade\r\n");
-        if let Some(f) = resp
-            .headers
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case("upgrade"))
-        {
-            push_field(&mut head, b"Upgrade", f.value);
-        }
-    } else if !client_keep_alive && !request.http10 {
-        head.extend_from_slice(b"Connection: close\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
+    let sent = Sent {
+        status,
+        chunked: chunked.is_some(),
+        dechunk: body == Framing::Dechunked,
+        switching,
+        client_keep_alive,
+    };
+    write_client_head(&mut head, &resp, &sent, &connection, request, backend);
     Ok(Some((
         Response {
             head,
@@ -536,6 +508,71 @@ pub fn parse_response(
         },
         len,
     )))
+}
+
+/// What the head sent to the client depends on, besides the backend's fields.
+struct Sent {
+    status: u16,
+    /// The backend framed the body with Transfer-Encoding.
+    chunked: bool,
+    /// The chunks are taken apart for an HTTP/1.0 client.
+    dechunk: bool,
+    switching: bool,
+    client_keep_alive: bool,
+}
+
+/// The response head camtls sends the client: the backend's status and
+/// end-to-end fields, its redirects to itself rewritten to the public
+/// origin, and the connection fields of this hop.
+fn write_client_head(
+    head: &mut Vec<u8>,
+    resp: &httparse::Response,
+    sent: &Sent,
+    connection: &[&[u8]],
+    request: &Request,
+    backend: &Backend,
+) {
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\n",
+        sent.status,
+        resp.reason.unwrap_or("")
+    );
+    for f in resp.headers.iter() {
+        // Transfer-Encoding goes on as it came (the framing passes through
+        // unchanged), unless the chunks are taken apart here.
+        let coding = f.name.eq_ignore_ascii_case("transfer-encoding");
+        if (is_hop_by_hop(f.name, connection) && !coding) || (coding && sent.dechunk) {
+            continue;
+        }
+        // With chunked framing a stray Content-Length is dropped (RFC 9112
+        // section 6.3, point 3).
+        if sent.chunked && f.name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        let rewritable = f.name.eq_ignore_ascii_case("location")
+            || f.name.eq_ignore_ascii_case("content-location");
+        match rewritable
+            .then(|| rewrite_location(f.value, backend, &request.public_origin))
+            .flatten()
+        {
+            Some(value) => push_field(head, f.name.as_bytes(), value.as_bytes()),
+            None => push_field(head, f.name.as_bytes(), f.value),
+        }
+    }
+    if sent.switching {
+        head.extend_from_slice(b"Connection: upgrade\r\n");
+        if let Some(f) = resp
+            .headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("upgrade"))
+        {
+            push_field(head, b"Upgrade", f.value);
+        }
+    } else if !sent.client_keep_alive && !request.http10 {
+        head.extend_from_slice(b"Connection: close\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
 }
 
 /// `proxy_redirect default`: `http://BACKEND/...` (the port may be left out

@@ -52,7 +52,8 @@
 //!   module that acts on it takes it from there.
 //! - A header or framing rule: `head` (`Facts::find` for what a request
 //!   says, `write_backend_head` for what the device gets, `parse_response`
-//!   for the way back); how a body is copied once framed: `body`.
+//!   and `write_client_head` for the way back); how a body is copied once
+//!   framed: `body`.
 //! - Who may connect or log in: the `auth` module of that concern; a
 //!   route's rules come together in `auth::guard`.
 //! - A limit or timeout: a named constant in the module that enforces it,
