@@ -8,8 +8,8 @@
 //!   listen addresses, backends, each route's access settings, timeouts, TLS
 //!   files.
 //! - `app`: the subcommands and the start sequence (load, bind, detach, serve).
-//! - `tls`: certificate and key loading, the server context, the async
-//!   OpenSSL stream.
+//! - `tls`: certificate and key loading, the server context (policy, cipher
+//!   order, sessions); `tls::stream`: the async OpenSSL stream.
 //! - `certgen`: `camtls gen-cert`, a key and a self-signed certificate.
 //! - `auth`: who may use a route, one module a concern:
 //!   - `auth::guard`: a route's access rules (`RouteGuard`), loaded from its
@@ -58,7 +58,7 @@
 //!   route's rules come together in `auth::guard`.
 //! - A limit or timeout: a named constant in the module that enforces it,
 //!   or `config::Timeouts` when the command line sets it.
-//! - TLS policy or the stream adapter: `tls`.
+//! - TLS policy: `tls`; the stream adapter: `tls::stream`.
 //!
 //! Imports run one way: `app`, then `server`, `proxy`, `body`, `head`, down
 //! to `stream`, `tls`, `config` and the `auth` modules, which need nothing

@@ -20,7 +20,8 @@ use crate::proxy::{Session, Settings};
 use crate::redirect::{self, Greeting};
 use crate::signals::{Signal, Signals};
 use crate::stream::ClientStream;
-use crate::tls::{Identity, TlsStream};
+use crate::tls::stream::TlsStream;
+use crate::tls::Identity;
 use crate::Error;
 
 /// A route with its socket bound (before any privilege drop or fork).

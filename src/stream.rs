@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::Async;
 
-use crate::tls::TlsStream;
+use crate::tls::stream::TlsStream;
 
 /// Size of each connection's read buffer: a head must fit in it
 /// (head::MAX_HEAD_BYTES), and a body moves through it about one TLS record
