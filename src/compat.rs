@@ -169,12 +169,9 @@ mod time32 {
     use nix::libc::{self, c_int, c_long, c_void};
     use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-    #[cfg(target_arch = "mips")]
-    const SYS_CLOCK_GETTIME: c_long = 4263;
+    // The libc crate names the old call, not the time64 one.
     #[cfg(target_arch = "mips")]
     const SYS_CLOCK_GETTIME64: c_long = 4403;
-    #[cfg(target_arch = "arm")]
-    const SYS_CLOCK_GETTIME: c_long = 263;
     #[cfg(target_arch = "arm")]
     const SYS_CLOCK_GETTIME64: c_long = 403;
 
@@ -228,7 +225,7 @@ mod time32 {
     unsafe fn clock32(clock: c_int, ts: *mut i64) -> c_int {
         let mut t32: [c_long; 2] = [0; 2];
         // SAFETY: the old call writes two longs.
-        let r = unsafe { libc::syscall(SYS_CLOCK_GETTIME, clock, t32.as_mut_ptr()) } as c_int;
+        let r = unsafe { libc::syscall(libc::SYS_clock_gettime, clock, t32.as_mut_ptr()) } as c_int;
         if r == 0 {
             // SAFETY: the caller's timespec is 16 bytes.
             unsafe {
@@ -287,59 +284,51 @@ mod time32 {
         }
         0
     }
-}
 
-/// 32-bit MIPS and ARM with a 64-bit time_t: std's futex waits (thread
-/// parking, condition variables with a timeout) hand the libc crate's
-/// 64-bit `struct timespec` to the old `futex` call, which reads it as two
-/// 32-bit words. On little-endian the fraction of a second was lost; on
-/// big-endian the deadline became about zero, so every timed wait returned
-/// at once. This wrapper of `syscall` gives such a wait the 32-bit timespec
-/// the old call reads (the deadline is CLOCK_MONOTONIC or a relative time:
-/// seconds fit in 32 bits). Every other call passes through unchanged.
-/// On o32 and ARM EABI a variadic call passes its integer arguments as a
-/// call with that many `long`s does, so the fixed signature reads them.
-#[cfg(all(
-    target_os = "linux",
-    target_env = "musl",
-    target_pointer_width = "32",
-    any(target_arch = "mips", target_arch = "arm")
-))]
-mod futex32 {
-    use nix::libc::{self, c_long};
+    /// 32-bit MIPS and ARM with a 64-bit time_t: std's futex waits (thread
+    /// parking, condition variables with a timeout) hand the libc crate's
+    /// 64-bit `struct timespec` to the old `futex` call, which reads it as two
+    /// 32-bit words. On little-endian the fraction of a second was lost; on
+    /// big-endian the deadline became about zero, so every timed wait returned
+    /// at once. This wrapper of `syscall` gives such a wait the 32-bit timespec
+    /// the old call reads (the deadline is CLOCK_MONOTONIC or a relative time:
+    /// seconds fit in 32 bits). Every other call passes through unchanged.
+    /// On o32 and ARM EABI a variadic call passes its integer arguments as a
+    /// call with that many `long`s does, so the fixed signature reads them.
+    mod futex32 {
+        use nix::libc::{self, c_long};
 
-    extern "C" {
-        fn __real_syscall(number: c_long, ...) -> c_long;
-    }
-
-    const FUTEX_WAIT: c_long = 0;
-    const FUTEX_WAIT_BITSET: c_long = 9;
-    /// FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME.
-    const FUTEX_CMD_MASK: c_long = !(128 | 256);
-
-    /// # Safety
-    /// As syscall(2).
-    #[no_mangle]
-    pub unsafe extern "C" fn __wrap_syscall(
-        number: c_long,
-        a: c_long,
-        op: c_long,
-        c: c_long,
-        timeout: c_long,
-        e: c_long,
-        f: c_long,
-    ) -> c_long {
-        let cmd = op & FUTEX_CMD_MASK;
-        if number == libc::SYS_futex
-            && (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET)
-            && timeout != 0
-        {
-            // SAFETY: a futex wait's fourth argument is a timespec.
-            let wide = unsafe { &*(timeout as *const libc::timespec) };
-            let old: [c_long; 2] = [wide.tv_sec as c_long, wide.tv_nsec];
-            return unsafe { __real_syscall(number, a, op, c, old.as_ptr() as c_long, e, f) };
+        extern "C" {
+            fn __real_syscall(number: c_long, ...) -> c_long;
         }
-        unsafe { __real_syscall(number, a, op, c, timeout, e, f) }
+
+        const FUTEX_CMD_MASK: c_long =
+            !((libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME) as c_long);
+
+        /// # Safety
+        /// As syscall(2).
+        #[no_mangle]
+        pub unsafe extern "C" fn __wrap_syscall(
+            number: c_long,
+            a: c_long,
+            op: c_long,
+            c: c_long,
+            timeout: c_long,
+            e: c_long,
+            f: c_long,
+        ) -> c_long {
+            let cmd = op & FUTEX_CMD_MASK;
+            if number == libc::SYS_futex
+                && (cmd == libc::FUTEX_WAIT as c_long || cmd == libc::FUTEX_WAIT_BITSET as c_long)
+                && timeout != 0
+            {
+                // SAFETY: a futex wait's fourth argument is a timespec.
+                let wide = unsafe { &*(timeout as *const libc::timespec) };
+                let old: [c_long; 2] = [wide.tv_sec as c_long, wide.tv_nsec];
+                return unsafe { __real_syscall(number, a, op, c, old.as_ptr() as c_long, e, f) };
+            }
+            unsafe { __real_syscall(number, a, op, c, timeout, e, f) }
+        }
     }
 }
 
