@@ -23,7 +23,7 @@ fn s(path: &Path) -> String {
 /// camtls with `args`, in a mount namespace where each (file, path) of
 /// `binds` is mounted over the path; `dev`, if given, becomes /dev (with
 /// the real null, urandom and random in it).
-fn in_namespace(binds: &[(String, &str)], dev: Option<&Path>, args: &[String]) -> Child {
+fn in_namespace(binds: &[(String, &str)], dev: Option<&Path>, args: &[String]) -> Command {
     let mut steps = Vec::new();
     for (from, to) in binds {
         steps.push(format!("mount --bind {} {}", sh_quote(from), sh_quote(to)));
@@ -42,15 +42,13 @@ fn in_namespace(binds: &[(String, &str)], dev: Option<&Path>, args: &[String]) -
         .map(|w| sh_quote(w))
         .collect();
     let script = format!("{} && exec {}", steps.join(" && "), words.join(" "));
-    Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null());
+    cmd
 }
 
+/// A process killed when the test ends, however it ends.
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -60,11 +58,26 @@ impl Drop for Killed {
     }
 }
 
-fn wait_listening(addr: SocketAddr) {
+/// The address in the "listening on" line that camtls sends to syslog.
+fn listening_in_syslog(syslog: &UnixDatagram, child: &mut Child) -> SocketAddr {
     let deadline = Instant::now() + WAIT;
-    while nothing_listens(addr) {
-        assert!(Instant::now() < deadline, "camtls did not listen on {addr}");
-        thread::sleep(Duration::from_millis(50));
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    loop {
+        if let Ok(n) = syslog.recv(&mut buf) {
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Some(rest) = line.split("listening on https://").nth(1) {
+                return rest.split(' ').next().unwrap().parse().unwrap();
+            }
+            seen.push(line);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("camtls exited with {status}: {seen:?}");
+        }
+        assert!(Instant::now() < deadline, "camtls did not start: {seen:?}");
     }
 }
 
@@ -106,12 +119,12 @@ fn stalled_name_lookups_take_one_thread_and_never_delay_address_routes() {
     .unwrap();
     let pair = write_pair(&dir, KeyKind::Ecdsa);
     let (backend, _heads) = Backend::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    let (named, direct) = (closed_port(), closed_port());
+    let direct_route = format!("127.0.0.1:0={}", backend.addr);
     let args: Vec<String> = [
         "--route",
-        &format!("{named}=stalled-camera.example:80"),
+        "127.0.0.1:0=stalled-camera.example:80",
         "--route",
-        &format!("{direct}={}", backend.addr),
+        &direct_route,
         "--cert",
         &s(&pair.cert),
         "--key",
@@ -122,20 +135,18 @@ fn stalled_name_lookups_take_one_thread_and_never_delay_address_routes() {
     .iter()
     .map(|a| a.to_string())
     .collect();
-    let child = Killed(in_namespace(
-        &[(s(&resolv), "/etc/resolv.conf")],
-        None,
-        &args,
-    ));
-    wait_listening(named);
-    wait_listening(direct);
+    let child = Proxy::start_command(
+        in_namespace(&[(s(&resolv), "/etc/resolv.conf")], None, &args),
+        2,
+    );
+    let (named, direct) = (child.addrs[0], child.addrs[1]);
     assert_eq!(get(direct), Some(200));
-    let before = threads_of(child.0.id());
+    let before = threads_of(child.child.id());
 
     // Twenty viewers of the stalled camera at once.
     let viewers: Vec<_> = (0..20).map(|_| thread::spawn(move || get(named))).collect();
     thread::sleep(Duration::from_millis(1500));
-    let during = threads_of(child.0.id());
+    let during = threads_of(child.child.id());
     // The camera at an address answers at once meanwhile (well within the
     // 3 s connect timeout natively; qemu-user adds a slow handshake).
     let started = Instant::now();
@@ -152,7 +163,7 @@ fn stalled_name_lookups_take_one_thread_and_never_delay_address_routes() {
     // Still one resolver thread, still stalled: the next viewer waits its
     // connect timeout and no new thread starts.
     assert_eq!(get(named), Some(504));
-    assert!(threads_of(child.0.id()) <= before + 1);
+    assert!(threads_of(child.child.id()) <= before + 1);
     drop(dns);
 }
 
@@ -170,15 +181,21 @@ fn a_stalled_syslog_drops_lines_and_counts_them() {
     let syslog = UnixDatagram::bind(&log_path).unwrap();
     let pair = write_pair(&dir, KeyKind::Ecdsa);
     let (backend, _heads) = Backend::fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    let listen = closed_port();
-    let mut args = support::args(
+    let args = support::args(
         backend.addr,
         Some(&pair),
         &["--syslog", "--log-level", "debug"],
     );
-    args[1] = format!("{listen}={}", backend.addr);
-    let _child = Killed(in_namespace(&[], Some(&dev), &args));
-    wait_listening(listen);
+    let mut child = Killed(
+        in_namespace(&[], Some(&dev), &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The start's lines tell the port; from here on syslogd stops reading.
+    let listen = listening_in_syslog(&syslog, &mut child.0);
+    syslog.set_read_timeout(None).unwrap();
     // A debug line per request: far more than the socket's queue holds.
     for n in 0..40 {
         let mut tls = tls_connect(listen);

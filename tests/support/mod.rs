@@ -619,10 +619,36 @@ impl Backend {
     }
 }
 
-/// A closed port on loopback: bound, then released.
+/// A port on 127.0.0.1 that nothing listens on, for a test that must name
+/// the port before camtls starts (most pass port 0 and read the log). It is
+/// below the kernel's ephemeral range, so no outgoing connection of a suite
+/// running beside this one takes it before camtls binds it.
 pub fn closed_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, span) = (10000u16, ephemeral_low.saturating_sub(10000).max(1));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let seed = ((std::process::id() as u64) << 32) ^ nanos;
+    for _ in 0..200 {
+        // splitmix64 of (process, time, call): a different port each time.
+        let call = CALLS.fetch_add(1, Ordering::Relaxed) as u64;
+        let mut z = seed.wrapping_add(call.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let port = low + ((z ^ (z >> 31)) % span as u64) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().unwrap();
+        }
+    }
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 // WebSocket framing, enough for an echo test (RFC 6455).
