@@ -103,6 +103,10 @@ check "make feed RELEASE_URL=...: that URL, the same hash" same \
 # crates and source at the paths of the last run, and rebuilds only camtls.)
 cache=${CAMTLS_CACHE:-$HOME/.cache/camtls}
 top=$cache/feed-sdk
+# Two runs at once (two clones sharing the cache) take turns at that place.
+mkdir -p "$cache"
+exec 8>"$top.lock"
+flock 8
 rm -rf "$top"
 feed=$top/feeds/packages
 mkdir -p "$top/include" "$feed/lang" "$feed/net" "$top/staging/usr/lib" "$top/dl" "$work/bin"
