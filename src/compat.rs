@@ -194,29 +194,19 @@ mod time32 {
             _ => {}
         }
         let saved = nix::errno::Errno::last_raw();
-        let old = before_5_1(&release()) || {
-            let mut ts = [0i64; 2];
-            // SAFETY: a 16-byte buffer, as the kernel's 64-bit timespec.
-            let r = unsafe {
-                libc::syscall(SYS_CLOCK_GETTIME64, libc::CLOCK_MONOTONIC, ts.as_mut_ptr())
+        let old = nix::sys::utsname::uname()
+            .is_ok_and(|u| before_5_1(u.release().as_encoded_bytes()))
+            || {
+                let mut ts = [0i64; 2];
+                // SAFETY: a 16-byte buffer, as the kernel's 64-bit timespec.
+                let r = unsafe {
+                    libc::syscall(SYS_CLOCK_GETTIME64, libc::CLOCK_MONOTONIC, ts.as_mut_ptr())
+                };
+                r < 0 && nix::errno::Errno::last_raw() == libc::ENOSYS
             };
-            r < 0 && nix::errno::Errno::last_raw() == libc::ENOSYS
-        };
         nix::errno::Errno::set_raw(saved);
         KERNEL.store(if old { TIME32 } else { TIME64 }, Relaxed);
         old
-    }
-
-    fn release() -> [u8; 65] {
-        // SAFETY: uname fills the struct it is given.
-        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-        let mut out = [0u8; 65];
-        if unsafe { libc::uname(&mut u) } == 0 {
-            for (o, c) in out.iter_mut().zip(u.release.iter()) {
-                *o = *c as u8;
-            }
-        }
-        out
     }
 
     /// The clock read the old way, into musl's 64-bit `struct timespec`

@@ -8,7 +8,7 @@
 //! the task stops ticking, so an idle router's CPU is not woken 4 times a
 //! second for nothing.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -29,8 +29,6 @@ struct Slot {
 pub struct Deadlines {
     slots: RefCell<Vec<Option<Slot>>>,
     free: RefCell<Vec<usize>>,
-    /// Slots in use.
-    live: Cell<usize>,
     /// The ticking task, while it waits for a first wait.
     ticker: RefCell<Option<Waker>>,
 }
@@ -41,7 +39,7 @@ impl Deadlines {
         loop {
             // Nothing waits: sleep until a wait registers (Sleep::poll).
             std::future::poll_fn(|cx| {
-                if self.live.get() > 0 {
+                if self.live() > 0 {
                     Poll::Ready(())
                 } else {
                     *self.ticker.borrow_mut() = Some(cx.waker().clone());
@@ -50,11 +48,16 @@ impl Deadlines {
             })
             .await;
             let mut ticks = Timer::interval(TICK);
-            while self.live.get() > 0 {
+            while self.live() > 0 {
                 smol::stream::StreamExt::next(&mut ticks).await;
                 self.wake_expired(Instant::now());
             }
         }
+    }
+
+    /// Slots in use: every slot ever made, less the free ones.
+    fn live(&self) -> usize {
+        self.slots.borrow().len() - self.free.borrow().len()
     }
 
     fn wake_expired(&self, now: Instant) {
@@ -142,7 +145,6 @@ impl Future for Sleep<'_> {
                     }
                 };
                 this.slot = Some(i);
-                this.deadlines.live.set(this.deadlines.live.get() + 1);
                 if let Some(ticker) = this.deadlines.ticker.borrow_mut().take() {
                     ticker.wake();
                 }
@@ -157,7 +159,6 @@ impl Drop for Sleep<'_> {
         if let Some(i) = self.slot.take() {
             self.deadlines.slots.borrow_mut()[i] = None;
             self.deadlines.free.borrow_mut().push(i);
-            self.deadlines.live.set(self.deadlines.live.get() - 1);
         }
     }
 }
@@ -212,7 +213,7 @@ mod tests {
             // Once the wait is gone, it rests again.
             smol::Timer::after(TICK * 2).await;
             assert!(d.ticker.borrow().is_some(), "the ticker kept ticking");
-            assert_eq!(d.live.get(), 0);
+            assert_eq!(d.live(), 0);
         }));
     }
 

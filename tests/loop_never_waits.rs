@@ -69,8 +69,8 @@ fn listening_in_syslog(syslog: &UnixDatagram, child: &mut Child) -> SocketAddr {
     loop {
         if let Ok(n) = syslog.recv(&mut buf) {
             let line = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if let Some(rest) = line.split("listening on https://").nth(1) {
-                return rest.split(' ').next().unwrap().parse().unwrap();
+            if let Some(addr) = listening_addr(&line) {
+                return addr;
             }
             seen.push(line);
         }

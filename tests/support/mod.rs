@@ -212,13 +212,8 @@ impl Proxy {
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let addr = rest
-                        .split("://")
-                        .nth(1)
-                        .and_then(|r| r.split(' ').next())
-                        .unwrap_or("");
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(addr);
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -293,6 +288,13 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address in camtls's "listening on SCHEME://ADDR for ..." log line.
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = line.split("listening on ").nth(1)?;
+    let addr = rest.split("://").nth(1)?.split(' ').next()?;
+    Some(addr.parse().unwrap())
 }
 
 /// The usual arguments: one route to `backend`, TLS with `pair`, quiet log.
@@ -624,23 +626,15 @@ impl Backend {
 /// below the kernel's ephemeral range, so no outgoing connection of a suite
 /// running beside this one takes it before camtls binds it.
 pub fn closed_port() -> SocketAddr {
-    static CALLS: AtomicUsize = AtomicUsize::new(0);
     let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
         .unwrap_or(32768);
     let (low, span) = (10000u16, ephemeral_low.saturating_sub(10000).max(1));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
-    let seed = ((std::process::id() as u64) << 32) ^ nanos;
     for _ in 0..200 {
-        // splitmix64 of (process, time, call): a different port each time.
-        let call = CALLS.fetch_add(1, Ordering::Relaxed) as u64;
-        let mut z = seed.wrapping_add(call.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        let port = low + ((z ^ (z >> 31)) % span as u64) as u16;
+        let mut random = [0u8; 2];
+        openssl::rand::rand_bytes(&mut random).unwrap();
+        let port = low + u16::from_ne_bytes(random) % span;
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
             return l.local_addr().unwrap();
         }
